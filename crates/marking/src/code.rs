@@ -49,8 +49,11 @@ impl MarkingCode {
 
     fn from_canonical(km: String) -> Result<Self, CodeError> {
         let b = km.as_bytes();
-        if is_pack_shaped(b) {
+        if is_pack_shaped(b, PACK_LEN) {
             return Self::pack(km);
+        }
+        if is_pack_shaped(b, PACK_KI_LEN) {
+            return Self::pack_ki(km);
         }
         if !b.starts_with(b"01") {
             return Err(CodeError::MissingGtin {
@@ -113,6 +116,18 @@ impl MarkingCode {
         })
     }
 
+    /// The KI of a pack (first 21 characters of the 29): what a till sends to the module.
+    fn pack_ki(km: String) -> Result<Self, CodeError> {
+        gtin::verify(&km.as_bytes()[..14])?;
+        Ok(MarkingCode {
+            km,
+            format: Format::Pack29,
+            ki_prefix: Some(PACK_KI_LEN),
+            elements: pack_elements(),
+            mrp: None,
+        })
+    }
+
     /// The canonical KM with real GS bytes: what goes online to `codes/check`.
     pub fn km(&self) -> &str {
         &self.km
@@ -148,7 +163,7 @@ impl MarkingCode {
     /// True when the code carries its crypto part (a KM, not just a KI).
     pub fn has_crypto(&self) -> bool {
         match self.format {
-            Format::Pack29 => true,
+            Format::Pack29 => self.km.len() == PACK_LEN,
             Format::Gs1 => self.elements.iter().any(|e| gs1::is_crypto(e.ai)),
         }
     }
@@ -176,11 +191,11 @@ impl MarkingCode {
     fn pg_hint_id(&self) -> Option<u16> {
         if self.format == Format::Pack29 {
             // Tobacco packs always print a price; NCP packs carry zero (guide App. 2 case 16).
-            return Some(if self.mrp == Some(0) {
-                group::NCP
-            } else {
-                group::TOBACCO
-            });
+            return match self.mrp {
+                Some(0) => Some(group::NCP),
+                Some(_) => Some(group::TOBACCO),
+                None => None, // a pack KI without its price: tobacco or NCP
+            };
         }
         let has = |ai: &str| self.value_of(ai).is_some();
         let weight_or_volume =
@@ -201,9 +216,28 @@ impl MarkingCode {
     }
 }
 
-/// protocol.md §5.4: 29 characters, no GS, 14 leading digits, and not `^0[12]\d{14}21`.
-fn is_pack_shaped(b: &[u8]) -> bool {
-    b.len() == PACK_LEN
+/// GTIN and serial of a pack code; the pack format has no AIs, these name the parts.
+fn pack_elements() -> Vec<Element> {
+    vec![
+        Element {
+            ai: gs1::GTIN.ai,
+            start: 0,
+            end: 14,
+            gs_after: false,
+        },
+        Element {
+            ai: gs1::SERIAL.ai,
+            start: 14,
+            end: PACK_KI_LEN,
+            gs_after: false,
+        },
+    ]
+}
+
+/// protocol.md §5.4: 29 characters (21 for its KI), no GS, 14 leading digits, and not
+/// `^0[12]\d{14}21`.
+fn is_pack_shaped(b: &[u8], len: usize) -> bool {
+    b.len() == len
         && !b.contains(&GS)
         && b[..14].iter().all(u8::is_ascii_digit)
         && !(b[0] == b'0'
