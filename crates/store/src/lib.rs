@@ -1,0 +1,137 @@
+//! The local module's embedded store (redb). Two files in one directory:
+//!
+//! * `lists.redb` — the replicated lists and their checkpoints ([`ListStore`]). It can always be
+//!   rebuilt by a full re-sync, so a damaged one is quarantined (renamed aside, never deleted) and
+//!   a fresh one created;
+//! * `local.redb` — the sold DB and the module's identity ([`LocalStore`]): local-only data, never
+//!   dropped with the lists; a damaged one stops the module with a clear error.
+//!
+//! A replicated batch commits together with its checkpoint; after an I/O failure a handle refuses
+//! further writes (poisoned). Knows nothing of HTTP or JSON.
+
+mod error;
+mod handle;
+mod key;
+mod lists;
+mod local;
+mod lookup;
+mod meta;
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use error::StoreError;
+pub use key::{Gtin, GtinError, KiFingerprint};
+pub use lists::{Batch, DbState, ListChange, ListDb, ListStore, MinPrice, SyncTimes};
+pub use local::{Identity, LocalStore, SOLD_RETENTION_MS};
+pub use lookup::{ListLookup, ListSnapshot};
+
+use handle::{Handle, OpenFailure, open_checked};
+
+/// Tuning of [`Store::open`].
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    /// Page cache of the lists file, bytes (the module's RSS budget is small).
+    pub cache_bytes: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            cache_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// What happened at open.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OpenReport {
+    /// A damaged lists file was moved here and an empty one created: a full re-sync is needed.
+    pub quarantined: Option<PathBuf>,
+    /// Why the lists file was judged damaged.
+    pub damage: Option<String>,
+}
+
+/// Both files of one module instance.
+#[derive(Debug)]
+pub struct Store {
+    lists: ListStore,
+    local: LocalStore,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`, checking both files' integrity.
+    pub fn open(dir: &Path, options: StoreOptions) -> Result<(Store, OpenReport), StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let local_path = dir.join(local::FILE);
+        let local = match open_checked(&local_path, local::FILE, 1024 * 1024) {
+            Ok(db) => LocalStore::new(Handle::new(db, local::FILE))?,
+            Err(OpenFailure::Damaged(reason)) => {
+                return Err(StoreError::LocalDamaged {
+                    path: local_path,
+                    reason,
+                });
+            }
+            Err(OpenFailure::Other(err)) => return Err(err),
+        };
+        let lists_path = dir.join(lists::FILE);
+        let mut report = OpenReport::default();
+        let db = match open_checked(&lists_path, lists::FILE, options.cache_bytes) {
+            Ok(db) => db,
+            Err(OpenFailure::Other(err)) => return Err(err),
+            Err(OpenFailure::Damaged(reason)) => {
+                let aside = quarantine(&lists_path)?;
+                report.quarantined = Some(aside);
+                report.damage = Some(reason);
+                match open_checked(&lists_path, lists::FILE, options.cache_bytes) {
+                    Ok(db) => db,
+                    Err(OpenFailure::Other(err)) => return Err(err),
+                    Err(OpenFailure::Damaged(reason)) => {
+                        return Err(StoreError::Io {
+                            path: lists_path,
+                            source: std::io::Error::other(format!(
+                                "a fresh lists file is damaged at once: {reason}"
+                            )),
+                        });
+                    }
+                }
+            }
+        };
+        let lists = ListStore::new(Handle::new(db, lists::FILE))?;
+        Ok((Store { lists, local }, report))
+    }
+
+    /// The replicated lists.
+    pub fn lists(&self) -> &ListStore {
+        &self.lists
+    }
+
+    /// The sold DB and identity.
+    pub fn local(&self) -> &LocalStore {
+        &self.local
+    }
+
+    /// True when either file refuses writes after an I/O failure.
+    pub fn is_poisoned(&self) -> bool {
+        self.lists.is_poisoned() || self.local.is_poisoned()
+    }
+}
+
+/// Renames a damaged file aside (`<name>.damaged-<unix ms>`), never deleting it.
+fn quarantine(path: &Path) -> Result<PathBuf, StoreError> {
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis())
+        .unwrap_or(0);
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".damaged-{stamp}"));
+    let aside = PathBuf::from(name);
+    std::fs::rename(path, &aside).map_err(|source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(aside)
+}
