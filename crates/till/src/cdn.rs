@@ -27,7 +27,9 @@ pub const EMERGENCY_TAIL_MS: i64 = 3 * 24 * HOUR_MS;
 
 /// The production hosts to use when `cdn/info` never answered (protocol.md §1.1).
 pub fn builtin_fallback() -> Vec<String> {
-    (1..=11).map(|n| format!("https://cdn{n:02}.crpt.ru")).collect()
+    (1..=11)
+        .map(|n| format!("https://cdn{n:02}.crpt.ru"))
+        .collect()
 }
 
 /// One CDN host as the tills see it.
@@ -109,7 +111,12 @@ impl CdnState {
 
     /// A successful `cdn/info` plus our health checks: `(url, measured latency)`, `None` for
     /// a host whose check failed (blocked for 15 min). `jitter_ms` is the random 0–10 min.
-    pub fn apply_refresh(&mut self, measured: Vec<(String, Option<u64>)>, now: i64, jitter_ms: i64) {
+    pub fn apply_refresh(
+        &mut self,
+        measured: Vec<(String, Option<u64>)>,
+        now: i64,
+        jitter_ms: i64,
+    ) {
         let mut hosts: Vec<HostState> = measured
             .into_iter()
             .map(|(url, latency)| {

@@ -11,7 +11,11 @@ fn measured(list: &[(&str, Option<u64>)]) -> Vec<(String, Option<u64>)> {
 fn three_hosts() -> CdnState {
     let mut state = CdnState::default();
     state.apply_refresh(
-        measured(&[("https://a", Some(400)), ("https://b", Some(300)), ("https://c", Some(500))]),
+        measured(&[
+            ("https://a", Some(400)),
+            ("https://b", Some(300)),
+            ("https://c", Some(500)),
+        ]),
         T0,
         0,
     );
@@ -63,7 +67,10 @@ fn failed_refresh_keeps_the_cached_list() {
     state.refresh_failed(T0 + REFRESH_BASE_MS);
     assert_eq!(order(&state), ["https://b", "https://a", "https://c"]);
     assert_eq!(state.fetched_at_ms, Some(T0));
-    assert_eq!(state.next_refresh_ms, Some(T0 + REFRESH_BASE_MS + REFRESH_RETRY_MS));
+    assert_eq!(
+        state.next_refresh_ms,
+        Some(T0 + REFRESH_BASE_MS + REFRESH_RETRY_MS)
+    );
 }
 
 #[test]
@@ -80,20 +87,29 @@ fn three_misses_block_for_15_minutes_then_probe_decides() {
     assert!(!state.record_miss("https://b", T0));
     assert!(!state.record_miss("https://b", T0 + 1));
     assert!(state.record_miss("https://b", T0 + 2));
-    assert_eq!(state.pick(T0 + 3).map(|p| p.url).as_deref(), Some("https://a"));
+    assert_eq!(
+        state.pick(T0 + 3).map(|p| p.url).as_deref(),
+        Some("https://a")
+    );
     // Still blocked one ms before the 15 min are over; not probed either.
     assert!(state.hosts_to_probe(T0 + 2 + BLOCK_MS - 1).is_empty());
     // Due for a probe afterwards, but not used until a probe answered.
     let later = T0 + 2 + BLOCK_MS;
     assert_eq!(state.hosts_to_probe(later), ["https://b"]);
-    assert_eq!(state.pick(later).map(|p| p.url).as_deref(), Some("https://a"));
+    assert_eq!(
+        state.pick(later).map(|p| p.url).as_deref(),
+        Some("https://a")
+    );
     // Failed probe: another 15 min.
     state.probe_result("https://b", None, later);
     assert!(state.hosts_to_probe(later + BLOCK_MS - 1).is_empty());
     // Successful probe: unblocked and re-ranked by the new latency.
     state.probe_result("https://b", Some(450), later + BLOCK_MS);
     assert_eq!(order(&state), ["https://a", "https://b", "https://c"]);
-    assert_eq!(state.pick(later + BLOCK_MS).map(|p| p.url).as_deref(), Some("https://a"));
+    assert_eq!(
+        state.pick(later + BLOCK_MS).map(|p| p.url).as_deref(),
+        Some("https://a")
+    );
 }
 
 #[test]
@@ -132,7 +148,11 @@ fn all_blocked_clears_marks_and_makes_refresh_due() {
 #[test]
 fn failed_health_check_at_refresh_blocks_that_host() {
     let mut state = CdnState::default();
-    state.apply_refresh(measured(&[("https://a", None), ("https://b", Some(9))]), T0, 0);
+    state.apply_refresh(
+        measured(&[("https://a", None), ("https://b", Some(9))]),
+        T0,
+        0,
+    );
     assert_eq!(order(&state), ["https://b", "https://a"]);
     state.block("https://b", T0);
     let pick = state.pick(T0).expect("a host");

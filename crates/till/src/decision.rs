@@ -14,7 +14,9 @@ use time::macros::format_description;
 /// Groups with the expiry check, case 6: dairy, beer, water, soft drinks, dietary supplements,
 /// antiseptics, vet drugs, pet food, vegetable oils, canned food, non-alcoholic beer, caviar,
 /// medical devices, grocery, motor oils, cosmetics and household chemicals.
-pub const EXPIRY_GROUPS: &[u16] = &[8, 10, 13, 15, 17, 19, 20, 21, 22, 23, 26, 32, 33, 35, 37, 43];
+pub const EXPIRY_GROUPS: &[u16] = &[
+    8, 10, 13, 15, 17, 19, 20, 21, 22, 23, 26, 32, 33, 35, 37, 43,
+];
 /// Groups where a block by `RD` (permit documents revoked) is case 11: water, beer, clothing,
 /// perfume, tyres.
 pub const PERMIT_GROUPS: &[u16] = &[1, 4, 5, 13, 15];

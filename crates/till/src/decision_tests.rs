@@ -41,6 +41,7 @@ fn blocked_by(info: &mut CodeInfo, who: &str) {
     info.ogvs = Some(vec![who.into()]);
 }
 
+#[rustfmt::skip]
 const ROWS: &[Row] = &[
     Row { name: "healthy unit", code: GENERIC, pg: Some(8), price: Some(100), change: |_| {}, cases: &[] },
     Row { name: "1 not found", code: GENERIC, pg: None, price: None, change: |i| i.found = false, cases: &[1] },
@@ -85,14 +86,23 @@ fn online_table() {
         let code = MarkingCode::parse(row.code).expect("fixture code parses");
         let mut info = healthy();
         (row.change)(&mut info);
-        let sale = Sale { code: &code, pg: row.pg, price: row.price, local_time: NOW };
+        let sale = Sale {
+            code: &code,
+            pg: row.pg,
+            price: row.price,
+            local_time: NOW,
+        };
         let verdict = decide_online(&info, &sale);
         let cases: Vec<u8> = verdict.violations.iter().map(|v| v.case).collect();
         assert_eq!(cases, row.cases, "row {:?}", row.name);
         assert_eq!(verdict.allows(), row.cases.is_empty(), "row {:?}", row.name);
         for violation in &verdict.violations {
             assert!(violation.message.contains("forbidden") || violation.case == 7);
-            assert!(violation.data.is_object(), "row {:?} carries its data", row.name);
+            assert!(
+                violation.data.is_object(),
+                "row {:?} carries its data",
+                row.name
+            );
         }
     }
 }
@@ -103,7 +113,12 @@ fn messages_name_the_numbers() {
     let mut info = healthy();
     info.smp = Some(20000);
     info.package_quantity = Some(10);
-    let sale = Sale { code: &code, pg: Some(3), price: Some(199000), local_time: NOW };
+    let sale = Sale {
+        code: &code,
+        pg: Some(3),
+        price: Some(199000),
+        local_time: NOW,
+    };
     let verdict = decide_online(&info, &sale);
     assert_eq!(
         verdict.violations[0].message,
@@ -115,10 +130,18 @@ fn messages_name_the_numbers() {
 #[test]
 fn missing_price_is_a_note_not_a_pass_in_silence() {
     let code = MarkingCode::parse(TOBACCO_PACK).expect("parses");
-    let sale = Sale { code: &code, pg: Some(3), price: None, local_time: NOW };
+    let sale = Sale {
+        code: &code,
+        pg: Some(3),
+        price: None,
+        local_time: NOW,
+    };
     let verdict = decide_online(&healthy(), &sale);
     assert!(verdict.allows());
-    assert_eq!(verdict.notes, ["no sale price given: price rules not checked"]);
+    assert_eq!(
+        verdict.notes,
+        ["no sale price given: price rules not checked"]
+    );
 }
 
 #[test]
@@ -126,7 +149,12 @@ fn unknown_error_code_is_noted() {
     let code = MarkingCode::parse(GENERIC).expect("parses");
     let mut info = healthy();
     info.error_code = Some(4);
-    let sale = Sale { code: &code, pg: None, price: None, local_time: NOW };
+    let sale = Sale {
+        code: &code,
+        pg: None,
+        price: None,
+        local_time: NOW,
+    };
     let verdict = decide_online(&info, &sale);
     assert!(verdict.allows());
     assert!(verdict.notes[0].contains("errorCode 4"));
@@ -145,10 +173,19 @@ fn module_code() -> ModuleCode {
     }
 }
 
+type OfflineRow = (
+    &'static str,
+    &'static str,
+    Option<u16>,
+    Option<u64>,
+    fn(&mut ModuleCode),
+    &'static [u8],
+);
+
 #[test]
 fn offline_table() {
-    type Change = fn(&mut ModuleCode);
-    let rows: &[(&str, &str, Option<u16>, Option<u64>, Change, &[u8])] = &[
+    #[rustfmt::skip]
+    let rows: &[OfflineRow] = &[
         ("clean", GENERIC, Some(8), Some(1), |_| {}, &[]),
         ("sold in this shop", GENERIC, Some(8), None, |m| m.sold = Some(true), &[3]),
         ("blocked", GENERIC, Some(13), None, |m| m.is_blocked = true, &[4]),
@@ -165,7 +202,12 @@ fn offline_table() {
         let code = MarkingCode::parse(code).expect("fixture parses");
         let mut answer = module_code();
         change(&mut answer);
-        let sale = Sale { code: &code, pg: *pg, price: *price, local_time: NOW };
+        let sale = Sale {
+            code: &code,
+            pg: *pg,
+            price: *price,
+            local_time: NOW,
+        };
         let verdict = decide_offline(&answer, &sale);
         let got: Vec<u8> = verdict.violations.iter().map(|v| v.case).collect();
         assert_eq!(&got, cases, "row {name:?}");
@@ -178,16 +220,34 @@ fn grey_gtin_message_tells_the_cashier_to_go_online() {
     let mut answer = module_code();
     answer.is_blocked = true;
     answer.is_grey_gtin = true;
-    let sale = Sale { code: &code, pg: None, price: None, local_time: NOW };
+    let sale = Sale {
+        code: &code,
+        pg: None,
+        price: None,
+        local_time: NOW,
+    };
     let verdict = decide_offline(&answer, &sale);
-    assert!(verdict.violations[0].message.contains("only be checked online"));
+    assert!(
+        verdict.violations[0]
+            .message
+            .contains("only be checked online")
+    );
 }
 
 #[test]
 fn expiry_parsing() {
-    assert_eq!(parse_local("2024-08-16T00:00:00.000Z"), Some(datetime!(2024-08-16 00:00:00)));
-    assert_eq!(parse_local("2024-08-16T10:11:12+03:00"), Some(datetime!(2024-08-16 10:11:12)));
-    assert_eq!(parse_local("2024-08-16"), Some(datetime!(2024-08-16 00:00:00)));
+    assert_eq!(
+        parse_local("2024-08-16T00:00:00.000Z"),
+        Some(datetime!(2024-08-16 00:00:00))
+    );
+    assert_eq!(
+        parse_local("2024-08-16T10:11:12+03:00"),
+        Some(datetime!(2024-08-16 10:11:12))
+    );
+    assert_eq!(
+        parse_local("2024-08-16"),
+        Some(datetime!(2024-08-16 00:00:00))
+    );
     assert_eq!(parse_local("yesterday"), None);
     assert_eq!(parse_local(""), None);
 }

@@ -82,13 +82,16 @@ mod tests {
 
     #[test]
     fn online_value_is_the_guides_example() {
-        let tag = Tag1260::online("2ce10bdb-6510-4d37-be04-dd473b98c728", 1692691702065)
-            .expect("forms");
+        let tag =
+            Tag1260::online("2ce10bdb-6510-4d37-be04-dd473b98c728", 1692691702065).expect("forms");
         assert_eq!(
             tag.tag1265,
             "UUID=2ce10bdb-6510-4d37-be04-dd473b98c728&Time=1692691702065"
         );
-        assert_eq!((tag.tag1262, tag.tag1263, tag.tag1264), ("030", "21.11.2023", "1944"));
+        assert_eq!(
+            (tag.tag1262, tag.tag1263, tag.tag1264),
+            ("030", "21.11.2023", "1944")
+        );
     }
 
     #[test]
@@ -113,8 +116,14 @@ mod tests {
     #[test]
     fn bad_values_are_refused() {
         assert_eq!(Tag1260::online("", 1), Err(TagError::Empty("reqId")));
-        assert_eq!(Tag1260::offline("r", 1, "i", " "), Err(TagError::Empty("version")));
+        assert_eq!(
+            Tag1260::offline("r", 1, "i", " "),
+            Err(TagError::Empty("version"))
+        );
         let long = "x".repeat(300);
-        assert!(matches!(Tag1260::online(&long, 1), Err(TagError::TooLong(_))));
+        assert!(matches!(
+            Tag1260::online(&long, 1),
+            Err(TagError::TooLong(_))
+        ));
     }
 }
