@@ -1,0 +1,220 @@
+//! The async till checker: configuration, shared state and clients in one cheap-to-clone
+//! handle; the race itself is in [`crate::race`], the verdict in [`crate::conclude`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use marking::{CodeError, MarkingCode, ProductGroup};
+use rand::Rng;
+use tokio::task::JoinSet;
+
+use crate::cdn::{CdnState, REFRESH_JITTER_MAX_MS};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{ConfigError, Settings, TillConfig};
+use crate::module::ModuleClient;
+use crate::online::{ServiceError, TrueApi};
+use crate::outcome::CheckOutcome;
+use crate::shared_state::{SharedState, StateError};
+
+/// One item to check.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    /// The scanned code (any form `marking::normalize` reads).
+    pub km: String,
+    /// Sale price in kopecks after discounts.
+    #[serde(default)]
+    pub price: Option<u64>,
+    /// Product group id, when the till knows it.
+    #[serde(default)]
+    pub pg: Option<u16>,
+}
+
+/// A request that cannot be checked.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("marking code unreadable: {0}")]
+    Code(#[from] CodeError),
+    #[error("unknown product group {0}")]
+    UnknownGroup(u16),
+}
+
+/// The checker cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Http(#[from] ServiceError),
+}
+
+pub(crate) struct Inner {
+    pub config: TillConfig,
+    pub settings: Settings,
+    pub api: TrueApi,
+    pub module: Option<ModuleClient>,
+    pub state: SharedState,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The till checker. Clone it freely; clones share everything.
+#[derive(Clone)]
+pub struct Checker {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Checker {
+    pub fn new(config: TillConfig) -> Result<Self, SetupError> {
+        Self::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// With an injected wall clock (tests use [`crate::clock::TokioClock`]).
+    pub fn with_clock(config: TillConfig, clock: Arc<dyn Clock>) -> Result<Self, SetupError> {
+        let settings = config.settings()?;
+        let api = TrueApi::new(config.token.clone())?;
+        let module = match &config.module {
+            Some(m) => Some(ModuleClient::new(m, config.fiscal_drive_number.as_deref())?),
+            None => None,
+        };
+        let state = SharedState::open(&config.state_file)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                settings,
+                api,
+                module,
+                state,
+                clock,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &TillConfig {
+        &self.inner.config
+    }
+
+    pub fn module(&self) -> Option<&ModuleClient> {
+        self.inner.module.as_ref()
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// Checks one item: online ∥ local module, one deadline, the decision and tag 1265.
+    pub async fn check(&self, request: CheckRequest) -> Result<CheckOutcome, CheckError> {
+        let code = MarkingCode::parse(&request.km)?;
+        if let Some(pg) = request.pg
+            && ProductGroup::by_id(pg).is_none()
+        {
+            return Err(CheckError::UnknownGroup(pg));
+        }
+        Ok(self.race(code, request).await)
+    }
+
+    /// The shared CDN state as it is now.
+    pub fn state(&self) -> Result<CdnState, StateError> {
+        self.inner.state.read()
+    }
+
+    /// Changes the shared state; when the file cannot be used the change goes to a scratch
+    /// copy (logged), so a broken state file never stops sales.
+    pub(crate) fn update_state<R>(&self, mut change: impl FnMut(&mut CdnState) -> R) -> R {
+        let fallback = self.inner.config.fallback();
+        let result = self.inner.state.update(|s| {
+            s.ensure_hosts(&fallback);
+            change(s)
+        });
+        result.unwrap_or_else(|err| {
+            tracing::error!(%err, "till state file unusable; working from a scratch copy");
+            let mut scratch = CdnState::default();
+            scratch.ensure_hosts(&fallback);
+            change(&mut scratch)
+        })
+    }
+
+    /// Starts background upkeep when the list is due for refresh or a host for a probe.
+    pub(crate) fn spawn_upkeep_if_due(&self, state: &CdnState, now: i64) {
+        if state.refresh_due(now) || !state.hosts_to_probe(now).is_empty() {
+            let me = self.clone();
+            tokio::spawn(async move { me.maintain().await });
+        }
+    }
+
+    /// Refreshes the host list when due (one process at a time) and probes hosts whose block
+    /// ran out. Safe to call often.
+    pub async fn maintain(&self) {
+        let now = self.now();
+        if self.update_state(|s| s.take_refresh_lease(now))
+            && let Err(err) = self.refresh_hosts().await
+        {
+            tracing::warn!(%err, "CDN list refresh failed; keeping the cached list");
+        }
+        let due = self.update_state(|s| s.hosts_to_probe(self.now()));
+        let timeout = Duration::from_millis(self.inner.config.health_timeout_ms);
+        let mut probes = JoinSet::new();
+        for host in due {
+            let api = self.inner.api.clone();
+            probes.spawn(async move {
+                let latency = api.health_check(&host, timeout).await;
+                (host, latency)
+            });
+        }
+        while let Some(Ok((host, latency))) = probes.join_next().await {
+            if let Err(err) = &latency {
+                tracing::warn!(%host, %err, "blocked CDN host failed its probe; 15 more minutes");
+            }
+            let now = self.now();
+            let latency = latency.ok();
+            self.update_state(|s| s.probe_result(&host, latency, now));
+        }
+    }
+
+    /// `cdn/info`, then a health check of every host; the list is re-ranked by our latency.
+    pub async fn refresh_hosts(&self) -> Result<usize, ServiceError> {
+        let config = &self.inner.config;
+        let timeout = Duration::from_millis(config.health_timeout_ms);
+        let hosts = match self.inner.api.cdn_info(&config.info_url, timeout).await {
+            Ok(hosts) => hosts,
+            Err(err) => {
+                let now = self.now();
+                self.update_state(|s| {
+                    if err == ServiceError::Emergency {
+                        s.enter_emergency(now);
+                    }
+                    s.refresh_failed(now);
+                });
+                return Err(err);
+            }
+        };
+        let mut checks = JoinSet::new();
+        for (index, host) in hosts.into_iter().enumerate() {
+            let api = self.inner.api.clone();
+            checks.spawn(async move {
+                let latency = api.health_check(&host, timeout).await;
+                (index, host, latency)
+            });
+        }
+        let mut measured = Vec::new();
+        let mut emergency = false;
+        while let Some(Ok((index, host, latency))) = checks.join_next().await {
+            emergency |= latency == Err(ServiceError::Emergency);
+            measured.push((index, host, latency.ok()));
+        }
+        measured.sort_by_key(|m| m.0);
+        let count = measured.len();
+        let jitter = rand::rng().random_range(0..=REFRESH_JITTER_MAX_MS);
+        let now = self.now();
+        let mut list: Vec<_> = measured.into_iter().map(|m| (m.1, m.2)).collect();
+        self.update_state(|s| {
+            s.apply_refresh(std::mem::take(&mut list), now, jitter);
+            if emergency {
+                s.enter_emergency(now);
+            }
+        });
+        tracing::info!(hosts = count, "CDN list refreshed");
+        Ok(count)
+    }
+}
