@@ -1,0 +1,371 @@
+//! Admin HTTP API under `/admin/v1` (unauthenticated: bind the main listener to loopback):
+//! participants and tokens, issuing codes, blocking, prices, sales, the sandbox cases, faults and
+//! emergency mode. Bulk requests carry many values; each request is one transaction.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::faults::Fault;
+use crate::http_error::{ApiError, JsonBody};
+use crate::issue::{self, IssueSpec};
+use crate::state::AppState;
+use crate::store::{Db, DocChange, Status};
+
+pub const PREFIX: &str = "/admin/v1";
+/// Most codes one `issue` request may create (the CLI splits bigger counts).
+pub const MAX_ISSUE: usize = 1_000_000;
+
+pub fn routes() -> Router<AppState> {
+    let admin = Router::new()
+        .route("/token", post(token))
+        .route("/sandbox", post(sandbox))
+        .route("/issue", post(issue_codes))
+        .route("/block", post(block))
+        .route("/unblock", post(unblock))
+        .route("/block-gtin", post(block_gtin))
+        .route("/unblock-gtin", post(unblock_gtin))
+        .route("/price", post(price))
+        .route("/sell", post(sell))
+        .route("/fault", post(fault))
+        .route("/emergency", post(emergency))
+        .route("/status", get(status));
+    Router::new().nest(PREFIX, admin)
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TokenRequest {
+    pub inn: String,
+}
+
+async fn token(
+    State(app): State<AppState>,
+    body: Result<JsonBody<TokenRequest>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let JsonBody(request) = body?;
+    let inn = request.inn.trim().to_string();
+    if !matches!(inn.len(), 10 | 12) || !inn.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::bad_request(format!(
+            "inn {inn:?}: an INN is 10 or 12 digits"
+        )));
+    }
+    let token = uuid::Uuid::new_v4().to_string();
+    app.add_token(token.clone(), inn.clone()).await?;
+    Ok(Json(json!({"token": token, "inn": inn})))
+}
+
+async fn sandbox(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    app.store.blocking(crate::sandbox::load).await?;
+    let cases: Vec<Value> = crate::sandbox::CASES
+        .iter()
+        .map(|c| json!({"case": c.number, "km": c.km, "expect": c.expect}))
+        .collect();
+    Ok(Json(json!({ "cases": cases })))
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+async fn issue_codes(
+    State(app): State<AppState>,
+    body: Result<JsonBody<IssueSpec>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let JsonBody(spec) = body?;
+    if marking::ProductGroup::by_id(spec.pg).is_none() {
+        return Err(ApiError::bad_request(format!(
+            "pg {}: no such product group",
+            spec.pg
+        )));
+    }
+    if spec.count == 0 || spec.count > MAX_ISSUE {
+        return Err(ApiError::bad_request(format!(
+            "count {}: must be 1..={MAX_ISSUE}",
+            spec.count
+        )));
+    }
+    let gtin = issue::batch_gtin(&spec, &mut rand::rng()).map_err(ApiError::bad_request)?;
+    let batch_gtin = gtin.clone();
+    let codes = app
+        .store
+        .blocking(move |store| {
+            let mut rng = rand::rng();
+            let mut issued = Vec::with_capacity(spec.count);
+            let mut wanted = spec.count;
+            // Random serials rarely collide with codes issued before; replace those.
+            for _ in 0..8 {
+                if wanted == 0 {
+                    break;
+                }
+                let batch =
+                    issue::generate(store.seed(), &spec, &batch_gtin, wanted, now_ms(), &mut rng);
+                let records: Vec<_> = batch
+                    .iter()
+                    .map(|c| (c.ki.clone(), c.record.clone()))
+                    .collect();
+                let block = spec.block.as_deref().map(|o| (!o.is_empty()).then_some(o));
+                let existing = store.issue_codes(&records, &batch_gtin, block)?;
+                wanted = existing.len();
+                issued.extend(
+                    batch
+                        .into_iter()
+                        .filter(|c| !existing.contains(&c.ki))
+                        .map(|c| c.km),
+                );
+            }
+            Ok(issued)
+        })
+        .await?;
+    Ok(Json(json!({"gtin": gtin, "codes": codes})))
+}
+
+/// Codes (KM or KI) to act on.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct CodesRequest {
+    pub codes: Vec<String>,
+    #[serde(default)]
+    pub ogvs: Option<Vec<String>>,
+}
+
+/// (KI, GTIN) of each input; 400 naming the first unreadable one.
+fn read_codes(codes: &[String]) -> Result<Vec<(String, String)>, ApiError> {
+    codes
+        .iter()
+        .enumerate()
+        .map(|(i, input)| {
+            let code = marking::MarkingCode::parse(input)
+                .map_err(|e| ApiError::bad_request(format!("codes[{i}] {input:?}: {e}")))?;
+            Ok((code.ki(), code.gtin().to_string()))
+        })
+        .collect()
+}
+
+fn ogvs_of(ogvs: Option<Vec<String>>) -> Option<Vec<String>> {
+    ogvs.filter(|o| !o.is_empty())
+}
+
+async fn block(
+    State(app): State<AppState>,
+    body: Result<JsonBody<CodesRequest>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let JsonBody(request) = body?;
+    let items = read_codes(&request.codes)?;
+    let ogvs = ogvs_of(request.ogvs);
+    let changed = app
+        .store
+        .blocking(move |s| s.block_codes(&items, ogvs.as_deref()))
+        .await?;
+    Ok(Json(
+        json!({"requested": request.codes.len(), "changed": changed}),
+    ))
+}
+
+async fn unblock(
+    State(app): State<AppState>,
+    body: Result<JsonBody<CodesRequest>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let JsonBody(request) = body?;
+    let kis: Vec<String> = read_codes(&request.codes)?
+        .into_iter()
+        .map(|(ki, _)| ki)
+        .collect();
+    let changed = app.store.blocking(move |s| s.unblock_codes(&kis)).await?;
+    Ok(Json(
+        json!({"requested": request.codes.len(), "changed": changed}),
+    ))
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct GtinsRequest {
+    pub gtins: Vec<String>,
+    #[serde(default)]
+    pub ogvs: Option<Vec<String>>,
+    #[serde(default)]
+    pub mrp: Option<u64>,
+    #[serde(default)]
+    pub smp: Option<u64>,
+}
+
+fn check_gtins(gtins: &[String]) -> Result<(), ApiError> {
+    for (i, g) in gtins.iter().enumerate() {
+        if g.len() != 14 || !g.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ApiError::bad_request(format!(
+                "gtins[{i}] {g:?}: a GTIN is 14 digits"
+            )));
+        }
+        marking::gtin::verify(g.as_bytes())
+            .map_err(|e| ApiError::bad_request(format!("gtins[{i}] {g}: {e}")))?;
+    }
+    Ok(())
+}
+
+async fn apply(app: &AppState, db: Db, changes: Vec<DocChange>) -> Result<usize, ApiError> {
+    Ok(app.store.blocking(move |s| s.apply(db, &changes)).await?)
+}
+
+async fn block_gtin(
+    State(app): State<AppState>,
+    body: Result<JsonBody<GtinsRequest>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let JsonBody(request) = body?;
+    check_gtins(&request.gtins)?;
+    let body = match ogvs_of(request.ogvs) {
+        Some(ogvs) => json!({ "ogvs": ogvs }),
+        None => json!({}),
+    };
+    let body = body.as_object().cloned().unwrap_or_default();
+    let changes = request
+        .gtins
+        .iter()
+        .map(|g| DocChange::Put {
+            id: g.clone(),
+            body: body.clone(),
+        })
+        .collect();
+    let changed = apply(&app, Db::BlockedGtin, changes).await?;
+    Ok(Json(
+        json!({"requested": request.gtins.len(), "changed": changed}),
+    ))
+}
+
+async fn unblock_gtin(
+    State(app): State<AppState>,
+    body: Result<JsonBody<GtinsRequest>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let JsonBody(request) = body?;
+    check_gtins(&request.gtins)?;
+    let changes = request
+        .gtins
+        .iter()
+        .map(|g| DocChange::Delete { id: g.clone() })
+        .collect();
+    let changed = apply(&app, Db::BlockedGtin, changes).await?;
+    Ok(Json(
+        json!({"requested": request.gtins.len(), "changed": changed}),
+    ))
+}
+
+async fn price(
+    State(app): State<AppState>,
+    body: Result<JsonBody<GtinsRequest>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let JsonBody(request) = body?;
+    check_gtins(&request.gtins)?;
+    let mut fields = serde_json::Map::new();
+    if let Some(mrp) = request.mrp {
+        fields.insert("mrp".into(), mrp.into());
+    }
+    if let Some(smp) = request.smp {
+        fields.insert("smp".into(), smp.into());
+    }
+    let changes = request
+        .gtins
+        .iter()
+        .map(|g| match fields.is_empty() {
+            // Neither price: the GTIN's minimum prices are withdrawn.
+            true => DocChange::Delete { id: g.clone() },
+            false => DocChange::Put {
+                id: g.clone(),
+                body: fields.clone(),
+            },
+        })
+        .collect();
+    let changed = apply(&app, Db::MinPrice, changes).await?;
+    Ok(Json(
+        json!({"requested": request.gtins.len(), "changed": changed}),
+    ))
+}
+
+async fn sell(
+    State(app): State<AppState>,
+    body: Result<JsonBody<CodesRequest>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let JsonBody(request) = body?;
+    let kis: Vec<String> = read_codes(&request.codes)?
+        .into_iter()
+        .map(|(ki, _)| ki)
+        .collect();
+    let unknown = app
+        .store
+        .blocking(move |s| s.update_codes(&kis, |r| r.status = Status::Sold))
+        .await?;
+    Ok(Json(
+        json!({"requested": request.codes.len(), "sold": request.codes.len() - unknown.len(), "unknown": unknown}),
+    ))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct FaultRequest {
+    /// CDN host number, 1-based as in `cdn/info`.
+    pub host: usize,
+    pub mode: String,
+    #[serde(default)]
+    pub ms: Option<u64>,
+}
+
+async fn fault(
+    State(app): State<AppState>,
+    body: Result<JsonBody<FaultRequest>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let JsonBody(request) = body?;
+    let fault = Fault::parse(&request.mode, request.ms).map_err(ApiError::bad_request)?;
+    let hosts = app.faults.host_count();
+    if request.host == 0 || !app.faults.set(request.host - 1, fault) {
+        return Err(ApiError::bad_request(format!(
+            "host {}: hosts are numbered 1..={hosts}",
+            request.host
+        )));
+    }
+    Ok(Json(json!({"host": request.host, "fault": fault})))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EmergencyRequest {
+    pub on: bool,
+}
+
+async fn emergency(
+    State(app): State<AppState>,
+    body: Result<JsonBody<EmergencyRequest>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let JsonBody(request) = body?;
+    app.faults.set_emergency(request.on);
+    Ok(Json(json!({"emergency": request.on})))
+}
+
+async fn status(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let (codes, dbs) = app
+        .store
+        .blocking(|s| {
+            let mut dbs = serde_json::Map::new();
+            for db in Db::ALL {
+                let stats = s.db_stats(db)?;
+                dbs.insert(
+                    db.name().into(),
+                    json!({"doc_count": stats.doc_count, "update_seq": stats.update_seq}),
+                );
+            }
+            Ok((s.code_count()?, dbs))
+        })
+        .await?;
+    let hosts: Vec<Value> = app
+        .urls
+        .cdn
+        .iter()
+        .enumerate()
+        .map(|(i, url)| json!({"host": i + 1, "url": url, "fault": app.faults.get(i)}))
+        .collect();
+    Ok(Json(json!({
+        "main": app.urls.main,
+        "hosts": hosts,
+        "emergency": app.faults.emergency(),
+        "codes": codes,
+        "databases": dbs,
+    })))
+}

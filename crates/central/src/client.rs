@@ -1,0 +1,207 @@
+//! A client of the admin API (the CLI's `znak central admin` and the tests use it).
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::admin::{
+    CodesRequest, EmergencyRequest, FaultRequest, GtinsRequest, PREFIX, TokenRequest,
+};
+use crate::issue::IssueSpec;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the emulator at {url}: {source}")]
+    Http { url: String, source: reqwest::Error },
+    #[error("the emulator answered {status}: {description}")]
+    Api { status: u16, description: String },
+    #[error("TLS setup: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// A reqwest client with rustls on the ring provider (no OpenSSL, no global provider needed).
+pub fn http_client() -> Result<reqwest::Client, ClientError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .map_err(|source| ClientError::Http {
+            url: String::new(),
+            source,
+        })
+}
+
+/// The admin API of one emulator.
+#[derive(Clone)]
+pub struct AdminClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl AdminClient {
+    /// `url` is the main host, e.g. `http://127.0.0.1:8080`.
+    pub fn new(url: &str) -> Result<Self, ClientError> {
+        Ok(Self {
+            base: format!("{}{PREFIX}", url.trim_end_matches('/')),
+            http: http_client()?,
+        })
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let request = match body {
+            Some(body) => self.http.post(&url).json(body),
+            None => self.http.get(&url),
+        };
+        let http = |source| ClientError::Http {
+            url: url.clone(),
+            source,
+        };
+        let response = request.send().await.map_err(http)?;
+        let status = response.status();
+        let text = response.text().await.map_err(http)?;
+        if !status.is_success() {
+            let description = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| {
+                    v.get("description")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
+                .unwrap_or(text);
+            return Err(ClientError::Api {
+                status: status.as_u16(),
+                description,
+            });
+        }
+        serde_json::from_str(&text).map_err(|e| ClientError::Api {
+            status: status.as_u16(),
+            description: format!("unreadable answer: {e}"),
+        })
+    }
+
+    /// Creates a token for the participant `inn`; returns the token.
+    pub async fn token(&self, inn: &str) -> Result<String, ClientError> {
+        let answer: Value = self
+            .call("/token", Some(&TokenRequest { inn: inn.into() }))
+            .await?;
+        Ok(answer["token"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// Loads the 21 sandbox cases; returns the answer (`cases`).
+    pub async fn sandbox(&self) -> Result<Value, ClientError> {
+        self.call("/sandbox", Some(&json!({}))).await
+    }
+
+    /// Issues codes; returns the full KMs.
+    pub async fn issue(&self, spec: &IssueSpec) -> Result<Vec<String>, ClientError> {
+        let answer: IssueAnswer = self.call("/issue", Some(spec)).await?;
+        Ok(answer.codes)
+    }
+
+    pub async fn block(
+        &self,
+        codes: Vec<String>,
+        ogvs: Option<Vec<String>>,
+    ) -> Result<Value, ClientError> {
+        self.call("/block", Some(&CodesRequest { codes, ogvs }))
+            .await
+    }
+
+    pub async fn unblock(&self, codes: Vec<String>) -> Result<Value, ClientError> {
+        self.call("/unblock", Some(&CodesRequest { codes, ogvs: None }))
+            .await
+    }
+
+    pub async fn block_gtin(
+        &self,
+        gtins: Vec<String>,
+        ogvs: Option<Vec<String>>,
+    ) -> Result<Value, ClientError> {
+        self.call(
+            "/block-gtin",
+            Some(&GtinsRequest {
+                gtins,
+                ogvs,
+                ..GtinsRequest::default()
+            }),
+        )
+        .await
+    }
+
+    pub async fn unblock_gtin(&self, gtins: Vec<String>) -> Result<Value, ClientError> {
+        self.call(
+            "/unblock-gtin",
+            Some(&GtinsRequest {
+                gtins,
+                ..GtinsRequest::default()
+            }),
+        )
+        .await
+    }
+
+    pub async fn price(
+        &self,
+        gtins: Vec<String>,
+        mrp: Option<u64>,
+        smp: Option<u64>,
+    ) -> Result<Value, ClientError> {
+        self.call(
+            "/price",
+            Some(&GtinsRequest {
+                gtins,
+                mrp,
+                smp,
+                ..GtinsRequest::default()
+            }),
+        )
+        .await
+    }
+
+    pub async fn sell(&self, codes: Vec<String>) -> Result<Value, ClientError> {
+        self.call("/sell", Some(&CodesRequest { codes, ogvs: None }))
+            .await
+    }
+
+    /// Sets the fault of CDN host `host` (1-based); `mode` as in [`crate::faults::Fault::parse`].
+    pub async fn fault(
+        &self,
+        host: usize,
+        mode: &str,
+        ms: Option<u64>,
+    ) -> Result<Value, ClientError> {
+        self.call(
+            "/fault",
+            Some(&FaultRequest {
+                host,
+                mode: mode.into(),
+                ms,
+            }),
+        )
+        .await
+    }
+
+    pub async fn emergency(&self, on: bool) -> Result<Value, ClientError> {
+        self.call("/emergency", Some(&EmergencyRequest { on }))
+            .await
+    }
+
+    pub async fn status(&self) -> Result<Value, ClientError> {
+        self.call::<(), Value>("/status", None).await
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct IssueAnswer {
+    codes: Vec<String>,
+}

@@ -1,0 +1,144 @@
+//! `znak central`: an emulator of the operator's services, for offline testing of tills and
+//! local modules (design.md §2–3, protocol.md §1, §4).
+//!
+//! * [`true_api`] — `cdn/info` on the main host; `cdn/health/check` and `codes/check` on each CDN
+//!   host, computed by [`check`] from the code database;
+//! * [`faults`] — per-host fault knobs, per-code sandbox faults, emergency mode;
+//! * [`registration`] — `POST /lm/v1/register` (docs/registration.md);
+//! * [`replication`] — the four list databases over the CouchDB replication protocol;
+//! * [`admin`] — the admin API; [`client`] — its Rust client (used by the CLI and tests);
+//! * [`issue`] and [`crypto`] — realistic codes; [`sandbox`] — the guide's 21 test codes;
+//! * [`store`] — redb storage; [`server`] — the accept loop.
+
+pub mod admin;
+pub mod check;
+pub mod client;
+pub mod crypto;
+pub mod error;
+pub mod faults;
+pub mod http_error;
+pub mod issue;
+pub mod registration;
+pub mod replication;
+pub mod sandbox;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod true_api;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use error::Error;
+use faults::FaultBoard;
+use state::{AppState, Urls};
+use store::Store;
+
+/// Body limit of the main host (admin bulk requests are large).
+const MAIN_BODY_LIMIT: usize = 64 << 20;
+
+/// How to run the emulator.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Directory of the store (created when missing).
+    pub data_dir: PathBuf,
+    /// Host name put into advertised URLs when a listener is bound to 0.0.0.0 / [::].
+    pub advertise_host: Option<String>,
+}
+
+/// The bound sockets: the main host and one per CDN host.
+pub struct Listeners {
+    pub main: TcpListener,
+    pub cdn: Vec<TcpListener>,
+}
+
+fn url_of(addr: SocketAddr, advertise: Option<&str>) -> String {
+    let host = match advertise {
+        Some(h) if addr.ip().is_unspecified() => h.to_string(),
+        _ if addr.ip().is_unspecified() => "127.0.0.1".to_string(),
+        _ => addr.ip().to_string(),
+    };
+    if host.contains(':') {
+        format!("http://[{host}]:{}", addr.port())
+    } else {
+        format!("http://{host}:{}", addr.port())
+    }
+}
+
+/// The URLs clients are told: main host and CDN hosts.
+pub fn advertised_urls(config: &Config, listeners: &Listeners) -> std::io::Result<Urls> {
+    let advertise = config.advertise_host.as_deref();
+    Ok(Urls {
+        main: url_of(listeners.main.local_addr()?, advertise),
+        cdn: listeners
+            .cdn
+            .iter()
+            .map(|l| l.local_addr().map(|a| url_of(a, advertise)))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+/// Runs the emulator until `shutdown` completes.
+pub async fn run(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| Error::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let urls = advertised_urls(&config, &listeners)?;
+    let dir = config.data_dir.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&dir))
+        .await
+        .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+    let faults = FaultBoard::new(listeners.cdn.len());
+    let app = AppState::new(store, faults, urls)?;
+
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    tracker.spawn(server::serve(
+        listeners.main,
+        main_router(app.clone()),
+        cancel.clone(),
+        None,
+    ));
+    for (host, listener) in listeners.cdn.into_iter().enumerate() {
+        let router = true_api::cdn_router(app.clone(), host);
+        tracker.spawn(server::serve(
+            listener,
+            router,
+            cancel.clone(),
+            app.faults.watch(host),
+        ));
+    }
+    tracker.close();
+    tokio::select! {
+        _ = shutdown => {}
+        _ = tracker.wait() => {}
+    }
+    cancel.cancel();
+    tracker.wait().await;
+    Ok(())
+}
+
+fn main_router(app: AppState) -> Router {
+    Router::new()
+        .merge(true_api::main_routes())
+        .merge(registration::routes().layer(DefaultBodyLimit::max(64 << 10)))
+        .merge(replication::routes(app.clone()))
+        .merge(admin::routes())
+        .fallback(http_error::no_route)
+        .method_not_allowed_fallback(http_error::wrong_method)
+        .layer(DefaultBodyLimit::max(MAIN_BODY_LIMIT))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .with_state(app)
+}

@@ -1,0 +1,111 @@
+//! The accept loop of one listener: serves a router over HTTP/1.1 and HTTP/2, stops on shutdown,
+//! and, for a CDN host, closes and later rebinds its listener when the `refuse` fault is switched
+//! on and off.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::faults::Fault;
+
+/// Serves `router` on `listener` until `shutdown`. With `refuse`, the listener is closed (and
+/// open connections dropped) while the fault is [`Fault::Refuse`].
+pub async fn serve(
+    mut listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    mut refuse: Option<watch::Receiver<Option<Fault>>>,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    loop {
+        let refused = accept_until(&listener, &router, &shutdown, refuse.as_mut()).await;
+        if !refused {
+            return Ok(());
+        }
+        drop(listener);
+        tracing::info!(%addr, "refusing connections");
+        let Some(watch) = refuse.as_mut() else {
+            return Ok(());
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                changed = watch.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    if *watch.borrow_and_update() != Some(Fault::Refuse) {
+                        break;
+                    }
+                }
+            }
+        }
+        listener = rebind(addr)?;
+        tracing::info!(%addr, "accepting connections again");
+    }
+}
+
+/// Accepts and serves until shutdown (`false`) or until the host must refuse (`true`).
+async fn accept_until(
+    listener: &TcpListener,
+    router: &Router,
+    shutdown: &CancellationToken,
+    mut refuse: Option<&mut watch::Receiver<Option<Fault>>>,
+) -> bool {
+    let mut connections = JoinSet::new();
+    if let Some(watch) = refuse.as_deref_mut()
+        && *watch.borrow_and_update() == Some(Fault::Refuse)
+    {
+        return true;
+    }
+    loop {
+        let refuse_changed = async {
+            match refuse.as_deref_mut() {
+                Some(watch) => watch.changed().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return false,
+            alive = refuse_changed => {
+                if alive
+                    && let Some(watch) = refuse.as_deref_mut()
+                    && *watch.borrow_and_update() == Some(Fault::Refuse)
+                {
+                    return true;
+                }
+            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let service = TowerToHyperService::new(router.clone());
+                    connections.spawn(async move {
+                        let builder = Builder::new(TokioExecutor::new());
+                        let _ = builder
+                            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+                Err(e) => tracing::warn!("accept failed: {e}"),
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+fn rebind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}

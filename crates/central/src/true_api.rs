@@ -1,0 +1,149 @@
+//! True API routes: `cdn/info` on the main host; `cdn/health/check` and `codes/check` on each
+//! CDN host, with that host's fault knob, per-code sandbox faults and emergency mode.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use protocol::true_api::{
+    CDN_INFO_PATH, CODES_CHECK_PATH, CdnHost, CdnInfo, CodesCheckRequest, CodesCheckResponse,
+    HEALTH_CHECK_PATH, HealthCheck,
+};
+
+use crate::check::check_codes;
+use crate::faults::{self, Fault};
+use crate::http_error::{ApiError, JsonBody};
+use crate::state::AppState;
+
+/// Most codes one `codes/check` request may carry (the guide gives no limit; design.md §5 uses
+/// 1000 for the module's methods).
+pub const MAX_CODES: usize = 1000;
+
+/// Routes of the main host.
+pub fn main_routes() -> Router<AppState> {
+    Router::new().route(CDN_INFO_PATH, get(cdn_info))
+}
+
+/// State of one CDN host's handlers.
+#[derive(Clone)]
+pub struct CdnState {
+    pub app: AppState,
+    pub host: usize,
+}
+
+/// Routes of CDN host `host`.
+pub fn cdn_router(app: AppState, host: usize) -> Router {
+    Router::new()
+        .route(HEALTH_CHECK_PATH, get(health_check))
+        .route(CODES_CHECK_PATH, post(codes_check))
+        .fallback(crate::http_error::no_route)
+        .method_not_allowed_fallback(crate::http_error::wrong_method)
+        .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
+        .with_state(CdnState { app, host })
+}
+
+async fn cdn_info(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if app.faults.emergency() {
+        return Ok(faults::emergency());
+    }
+    app.caller(&headers)?;
+    let hosts = app
+        .urls
+        .cdn
+        .iter()
+        .map(|h| CdnHost { host: h.clone() })
+        .collect();
+    Ok(Json(CdnInfo {
+        code: 0,
+        description: "ok".into(),
+        hosts,
+    })
+    .into_response())
+}
+
+/// The emergency answer or the host's fault, when one applies.
+async fn host_fault(state: &CdnState) -> Option<Response> {
+    if state.app.faults.emergency() {
+        return Some(faults::emergency());
+    }
+    match state.app.faults.get(state.host) {
+        Some(fault) => fault.act().await,
+        None => None,
+    }
+}
+
+async fn health_check(
+    State(state): State<CdnState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(response) = host_fault(&state).await {
+        return Ok(response);
+    }
+    state.app.caller(&headers)?;
+    let avg = match state.app.faults.get(state.host) {
+        Some(Fault::Delay { ms }) => ms,
+        _ => 1,
+    };
+    Ok(Json(HealthCheck {
+        code: 0,
+        description: "ok".into(),
+        avg_time_ms: avg,
+    })
+    .into_response())
+}
+
+async fn codes_check(
+    State(state): State<CdnState>,
+    headers: HeaderMap,
+    body: Result<JsonBody<CodesCheckRequest>, ApiError>,
+) -> Result<Response, ApiError> {
+    if let Some(response) = host_fault(&state).await {
+        return Ok(response);
+    }
+    let inn = state.app.caller(&headers)?;
+    let JsonBody(request) = body?;
+    if request.codes.is_empty() {
+        return Err(ApiError::bad_request(
+            "codes: at least one code is required",
+        ));
+    }
+    if request.codes.len() > MAX_CODES {
+        return Err(ApiError::bad_request(format!(
+            "codes: {} codes in one request, at most {MAX_CODES} allowed",
+            request.codes.len()
+        )));
+    }
+    if let Some(tz) = request.time_zone
+        && !(1..=11).contains(&tz)
+    {
+        return Err(ApiError::bad_request(format!(
+            "timeZone: {tz} is outside 1..11"
+        )));
+    }
+    let codes = request.codes;
+    let (answers, fault) = state
+        .app
+        .store
+        .blocking(move |s| check_codes(s, &codes, &inn))
+        .await?;
+    if let Some(fault) = fault
+        && let Some(response) = fault.act().await
+    {
+        return Ok(response);
+    }
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    Ok(Json(CodesCheckResponse {
+        code: Some(0),
+        description: Some("ok".into()),
+        codes: Some(answers),
+        req_id: uuid::Uuid::new_v4().to_string(),
+        req_timestamp: now_ms as i64,
+    })
+    .into_response())
+}

@@ -1,0 +1,146 @@
+//! Every fault knob behaves as named, per host, switchable at run time; emergency mode.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::harness::{Emulator, start};
+
+async fn issued(emu: &Emulator) -> String {
+    let spec = central::issue::IssueSpec {
+        pg: 8,
+        count: 1,
+        ..Default::default()
+    };
+    emu.admin.issue(&spec).await.expect("issue").remove(0)
+}
+
+#[tokio::test]
+async fn status_faults_hit_only_their_host_and_switch_off() {
+    let emu = start(2).await;
+    let code = issued(&emu).await;
+    let cases = [
+        ("429", 429, 429),
+        ("500", 500, 500),
+        ("504", 504, 504),
+        ("5000", 500, 5000),
+        ("203", 203, 203),
+    ];
+    for (mode, status, body_code) in cases {
+        emu.admin.fault(1, mode, None).await.expect("fault");
+        let (s, body) = emu.check(0, &code).await;
+        assert_eq!(
+            (s, &body["code"]),
+            (status, &json!(body_code)),
+            "mode {mode}"
+        );
+        let (s, body) = emu.get(&emu.health_url(0)).await;
+        assert_eq!(
+            (s, &body["code"]),
+            (status, &json!(body_code)),
+            "health, mode {mode}"
+        );
+        // The other host is untouched.
+        let (s, _) = emu.check(1, &code).await;
+        assert_eq!(s, 200, "host 2 during mode {mode}");
+    }
+    emu.admin.fault(1, "off", None).await.expect("off");
+    let (s, body) = emu.check(0, &code).await;
+    assert_eq!((s, &body["codes"][0]["verified"]), (200, &json!(true)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn delay_and_hang_hold_the_answer() {
+    let emu = start(1).await;
+    let code = issued(&emu).await;
+    emu.admin
+        .fault(1, "delay", Some(1800))
+        .await
+        .expect("delay");
+    let started = tokio::time::Instant::now();
+    let (s, body) = emu.get(&emu.health_url(0)).await;
+    assert!(started.elapsed() >= Duration::from_millis(1800));
+    assert_eq!((s, &body["avgTimeMs"]), (200, &json!(1800)));
+
+    emu.admin.fault(1, "hang", None).await.expect("hang");
+    let hung = tokio::time::timeout(Duration::from_secs(600), emu.check(0, &code)).await;
+    assert!(hung.is_err(), "a hanging host answered");
+    emu.admin.fault(1, "off", None).await.expect("off");
+    assert_eq!(emu.check(0, &code).await.0, 200);
+}
+
+#[tokio::test]
+async fn refuse_closes_the_listener_and_off_reopens_it() {
+    let emu = start(1).await;
+    emu.admin.fault(1, "refuse", None).await.expect("refuse");
+    // The listener closes asynchronously; connecting fails once it is gone.
+    let addr = emu.cdn[0].trim_start_matches("http://").to_string();
+    let mut refused = false;
+    for _ in 0..1000 {
+        if tokio::net::TcpStream::connect(&addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(refused, "host still accepts connections");
+    emu.admin.fault(1, "off", None).await.expect("off");
+    let mut answered = false;
+    for _ in 0..1000 {
+        if let Ok(response) = emu
+            .http
+            .get(emu.health_url(0))
+            .header("X-API-KEY", &emu.token)
+            .send()
+            .await
+        {
+            answered = response.status() == 200;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(answered, "host did not come back");
+}
+
+#[tokio::test]
+async fn emergency_answers_203_everywhere_until_switched_off() {
+    let emu = start(2).await;
+    let code = issued(&emu).await;
+    emu.admin.emergency(true).await.expect("on");
+    let (s, _) = emu
+        .get(&format!("{}/api/v4/true-api/cdn/info", emu.main))
+        .await;
+    assert_eq!(s, 203);
+    for host in 0..2 {
+        assert_eq!(emu.get(&emu.health_url(host)).await.0, 203);
+        assert_eq!(emu.check(host, &code).await.0, 203);
+    }
+    emu.admin.emergency(false).await.expect("off");
+    let (s, info) = emu
+        .get(&format!("{}/api/v4/true-api/cdn/info", emu.main))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        info["hosts"],
+        json!([{"host": emu.cdn[0]}, {"host": emu.cdn[1]}])
+    );
+}
+
+#[tokio::test]
+async fn bad_fault_requests_are_refused_with_a_reason() {
+    let emu = start(1).await;
+    let err = emu
+        .admin
+        .fault(2, "500", None)
+        .await
+        .expect_err("no host 2");
+    assert!(err.to_string().contains("1..=1"), "{err}");
+    let err = emu
+        .admin
+        .fault(1, "teapot", None)
+        .await
+        .expect_err("bad mode");
+    assert!(err.to_string().contains("unknown fault mode"), "{err}");
+    let err = emu.admin.fault(1, "delay", None).await.expect_err("no ms");
+    assert!(err.to_string().contains("--ms"), "{err}");
+}

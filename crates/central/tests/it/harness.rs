@@ -1,0 +1,100 @@
+//! Starts an emulator on ephemeral loopback ports with a fresh data directory.
+
+use central::client::{AdminClient, http_client};
+use central::{Config, Listeners};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct Emulator {
+    pub main: String,
+    pub cdn: Vec<String>,
+    pub admin: AdminClient,
+    pub http: reqwest::Client,
+    /// A token issued to INN 7700000001.
+    pub token: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), central::Error>>>,
+    pub dir: tempfile::TempDir,
+}
+
+pub const INN: &str = "7700000001";
+
+pub async fn start(hosts: usize) -> Emulator {
+    start_in(tempfile::tempdir().expect("tempdir"), hosts).await
+}
+
+pub async fn start_in(dir: tempfile::TempDir, hosts: usize) -> Emulator {
+    let main = TcpListener::bind("127.0.0.1:0").await.expect("bind main");
+    let mut cdn = Vec::new();
+    for _ in 0..hosts {
+        cdn.push(TcpListener::bind("127.0.0.1:0").await.expect("bind cdn"));
+    }
+    let config = Config {
+        data_dir: dir.path().to_path_buf(),
+        advertise_host: None,
+    };
+    let listeners = Listeners { main, cdn };
+    let urls = central::advertised_urls(&config, &listeners).expect("urls");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(central::run(config, listeners, async {
+        let _ = stopped.await;
+    }));
+    let admin = AdminClient::new(&urls.main).expect("client");
+    let token = admin.token(INN).await.expect("token");
+    Emulator {
+        main: urls.main,
+        cdn: urls.cdn,
+        admin,
+        http: http_client().expect("http"),
+        token,
+        stop: Some(stop),
+        task: Some(task),
+        dir,
+    }
+}
+
+impl Emulator {
+    /// Stops the emulator and waits until it has let go of its store.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("join").expect("run");
+        }
+        self.dir
+    }
+
+    /// `POST codes/check` with one code on CDN host `host` (0-based): status and JSON body.
+    pub async fn check(&self, host: usize, code: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/api/v4/true-api/codes/check", self.cdn[host]))
+            .header("X-API-KEY", &self.token)
+            .json(&json!({ "codes": [code] }))
+            .send()
+            .await
+            .expect("codes/check");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `GET` with the token: status and JSON body.
+    pub async fn get(&self, url: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(url)
+            .header("X-API-KEY", &self.token)
+            .send()
+            .await
+            .expect("GET");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub fn health_url(&self, host: usize) -> String {
+        format!("{}/api/v4/true-api/cdn/health/check", self.cdn[host])
+    }
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: the emulator runs in-process on 127.0.0.1 ephemeral ports and is spoken to
+//! over real sockets.
+
+mod errors;
+mod faults;
+mod harness;
+mod pouchdb;
+mod replication;
+mod sandbox;
