@@ -1,5 +1,6 @@
 //! `znak`: one binary, thin subcommands over the libraries.
 
+mod central;
 mod code;
 
 use std::process::ExitCode;
@@ -21,12 +22,15 @@ struct Cli {
 enum Command {
     /// Parse a marking code (or one per line with --stdin) and print it as JSON.
     Code(code::Args),
+    /// The operator emulator: `serve` it, or drive it with `admin`.
+    Central(Box<central::Args>),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Code(args) => code::run(args),
+        Command::Central(args) => central::run(*args),
     };
     match result {
         Ok(code) => code,

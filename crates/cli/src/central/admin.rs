@@ -1,0 +1,339 @@
+//! `znak central admin --url URL <command>`: the emulator's admin API from the shell. Bulk
+//! commands send values in chunks (one transaction each) and print progress on stderr.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use central::client::AdminClient;
+use central::issue::IssueSpec;
+use central::store::Status;
+use clap::{Args as ClapArgs, Subcommand, ValueEnum};
+
+/// Values per admin request.
+const CHUNK: usize = 100_000;
+
+#[derive(ClapArgs)]
+pub struct Args {
+    /// Main host of the emulator.
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:8080",
+        env = "ZNAK_CENTRAL_URL"
+    )]
+    url: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Values from the command line and/or a file (one per line; `-` is stdin).
+#[derive(ClapArgs)]
+struct Values {
+    values: Vec<String>,
+    #[arg(long)]
+    file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a participant token; prints the token on its last line.
+    Token {
+        #[arg(long)]
+        inn: String,
+    },
+    /// Load the 21 sandbox test codes of the operator's guide.
+    Sandbox,
+    /// Issue codes of a product group; prints (or writes to --out) the full codes.
+    Issue(IssueArgs),
+    /// Block codes (KM or KI) for sale.
+    Block {
+        #[command(flatten)]
+        codes: Values,
+        /// Authority that blocked (RAR, FTS, FNS, RSHN, RPN, MVD, RZN, VETRF, RD, FSSP); repeatable.
+        #[arg(long = "ogv")]
+        ogvs: Vec<String>,
+    },
+    /// Unblock codes (they appear as deleted docs in blocked_cis).
+    Unblock(Values),
+    /// Block every code of GTINs.
+    BlockGtin {
+        #[command(flatten)]
+        gtins: Values,
+        #[arg(long = "ogv")]
+        ogvs: Vec<String>,
+    },
+    /// Unblock GTINs.
+    UnblockGtin(Values),
+    /// Set minimum prices of GTINs (kopecks): mrp for NCP/ATP, smp (ЕМЦ) for tobacco.
+    Price {
+        #[command(flatten)]
+        gtins: Values,
+        #[arg(long)]
+        mrp: Option<u64>,
+        #[arg(long)]
+        smp: Option<u64>,
+    },
+    /// Mark codes as sold (withdrawn from circulation).
+    Sell(Values),
+    /// Set the fault of a CDN host.
+    Fault {
+        /// CDN host number, 1-based as listed by cdn/info.
+        #[arg(long)]
+        host: usize,
+        /// delay, hang, 429, 500, 504, 5000, 203, refuse or off.
+        #[arg(long)]
+        mode: String,
+        /// Milliseconds, for mode delay.
+        #[arg(long)]
+        ms: Option<u64>,
+    },
+    /// Switch the service-wide emergency mode (HTTP 203 everywhere).
+    Emergency { state: OnOff },
+    /// Show hosts, faults and database counts.
+    Status,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GsForm {
+    /// The text `\u001d` (copy-paste safe; every znak command reads it).
+    Escaped,
+    /// The real GS byte 0x1D (for DataMatrix generators).
+    Raw,
+}
+
+#[derive(ClapArgs)]
+struct IssueArgs {
+    /// Product group: name (milk, tobacco, …) or id.
+    #[arg(long)]
+    pg: String,
+    #[arg(long)]
+    count: usize,
+    /// emitted, applied, introduced or sold.
+    #[arg(long, default_value = "introduced")]
+    status: String,
+    /// Write the codes to this file instead of stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long)]
+    gtin: Option<String>,
+    /// Tobacco: MRP in kopecks (pack field or AI 8005 of a block).
+    #[arg(long)]
+    mrp: Option<u32>,
+    /// Tobacco: issue blocks (group packs of 10 with AI 8005) instead of packs.
+    #[arg(long)]
+    blocks: bool,
+    #[arg(long)]
+    owner: Option<String>,
+    #[arg(long)]
+    producer: Option<String>,
+    /// Expiry date, YYYY-MM-DD (UTC).
+    #[arg(long)]
+    expire: Option<String>,
+    /// Also block every issued code right away (with --ogv authorities).
+    #[arg(long)]
+    block: bool,
+    #[arg(long = "ogv")]
+    ogvs: Vec<String>,
+    #[arg(long, value_enum, default_value = "escaped")]
+    gs: GsForm,
+}
+
+/// Prints a line; a closed stdout (`| head`) ends the output quietly.
+fn say(text: &str) -> anyhow::Result<()> {
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let client = AdminClient::new(&args.url)?;
+    let print = |v: serde_json::Value| say(&serde_json::to_string_pretty(&v).unwrap_or_default());
+    match args.command {
+        Command::Token { inn } => say(&client.token(&inn).await?)?,
+        Command::Sandbox => {
+            let answer = client.sandbox().await?;
+            for case in answer["cases"].as_array().into_iter().flatten() {
+                let km = case["km"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace('\u{1d}', "\\u001d");
+                say(&format!(
+                    "{:>2}  {:<60} {}",
+                    case["case"],
+                    km,
+                    case["expect"].as_str().unwrap_or_default()
+                ))?;
+            }
+        }
+        Command::Issue(issue) => self::issue(&client, issue).await?,
+        Command::Block { codes, ogvs } => {
+            let ogvs = (!ogvs.is_empty()).then_some(ogvs);
+            bulk("blocked", read_values(codes)?, |chunk| {
+                client.block(chunk, ogvs.clone())
+            })
+            .await?
+        }
+        Command::Unblock(codes) => {
+            bulk("unblocked", read_values(codes)?, |c| client.unblock(c)).await?
+        }
+        Command::BlockGtin { gtins, ogvs } => {
+            let ogvs = (!ogvs.is_empty()).then_some(ogvs);
+            bulk("blocked", read_values(gtins)?, |chunk| {
+                client.block_gtin(chunk, ogvs.clone())
+            })
+            .await?
+        }
+        Command::UnblockGtin(gtins) => {
+            bulk("unblocked", read_values(gtins)?, |c| client.unblock_gtin(c)).await?
+        }
+        Command::Price { gtins, mrp, smp } => {
+            if mrp.is_none() && smp.is_none() {
+                bail!("give --mrp and/or --smp (kopecks)");
+            }
+            bulk("priced", read_values(gtins)?, |chunk| {
+                client.price(chunk, mrp, smp)
+            })
+            .await?
+        }
+        Command::Sell(codes) => bulk("sold", read_values(codes)?, |c| client.sell(c)).await?,
+        Command::Fault { host, mode, ms } => print(client.fault(host, &mode, ms).await?)?,
+        Command::Emergency { state } => print(client.emergency(matches!(state, OnOff::On)).await?)?,
+        Command::Status => print(client.status().await?)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_values(values: Values) -> anyhow::Result<Vec<String>> {
+    let mut out = values.values;
+    if let Some(path) = values.file {
+        let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+            Box::new(BufReader::new(std::io::stdin()))
+        } else {
+            Box::new(BufReader::new(
+                File::open(&path).with_context(|| format!("cannot read {}", path.display()))?,
+            ))
+        };
+        for line in reader.lines() {
+            let line = line.with_context(|| format!("reading {}", path.display()))?;
+            let value = line.trim();
+            if !value.is_empty() {
+                out.push(value.to_string());
+            }
+        }
+    }
+    if out.is_empty() {
+        bail!("no values: give them as arguments or with --file");
+    }
+    Ok(out)
+}
+
+/// Sends `values` in chunks, printing progress; sums the `changed` counts.
+async fn bulk<F, Fut>(verb: &str, values: Vec<String>, mut send: F) -> anyhow::Result<()>
+where
+    F: FnMut(Vec<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<serde_json::Value, central::client::ClientError>>,
+{
+    let started = Instant::now();
+    let total = values.len();
+    let mut done = 0;
+    let mut changed = 0;
+    for chunk in values.chunks(CHUNK) {
+        let answer = send(chunk.to_vec()).await?;
+        done += chunk.len();
+        changed += answer["changed"]
+            .as_u64()
+            .or(answer["sold"].as_u64())
+            .unwrap_or(0);
+        if total > CHUNK {
+            eprintln!(
+                "{verb} {done}/{total} ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    say(&format!(
+        "{verb}: {changed} of {total} changed ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    ))
+}
+
+async fn issue(client: &AdminClient, args: IssueArgs) -> anyhow::Result<()> {
+    let group = args
+        .pg
+        .parse::<u16>()
+        .ok()
+        .and_then(marking::ProductGroup::by_id)
+        .or_else(|| marking::ProductGroup::by_name(&args.pg))
+        .with_context(|| {
+            format!(
+                "--pg {}: no such product group (names as in `cdn` groupIds: milk, tobacco, …)",
+                args.pg
+            )
+        })?;
+    let status = Status::parse(&args.status)
+        .with_context(|| format!("--status {}: one of {}", args.status, Status::NAMES))?;
+    let expire_ms = match &args.expire {
+        Some(date) => Some(
+            central::check::parse_date(date)
+                .with_context(|| format!("--expire {date}: expected YYYY-MM-DD"))?,
+        ),
+        None => None,
+    };
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    let started = Instant::now();
+    let mut spec = IssueSpec {
+        pg: group.id,
+        count: 0,
+        status,
+        gtin: args.gtin.clone(),
+        mrp: args.mrp,
+        blocks: args.blocks,
+        owner_inn: args.owner.clone(),
+        producer_inn: args.producer.clone(),
+        expire_ms,
+        block: args.block.then(|| args.ogvs.clone()),
+    };
+    let mut done = 0;
+    while done < args.count {
+        spec.count = (args.count - done).min(CHUNK);
+        let codes = client.issue(&spec).await?;
+        // One GTIN per command: later chunks reuse the first chunk's GTIN.
+        if spec.gtin.is_none() {
+            spec.gtin = codes
+                .first()
+                .and_then(|c| marking::MarkingCode::parse(c).ok())
+                .map(|c| c.gtin().to_string());
+        }
+        for code in &codes {
+            match args.gs {
+                GsForm::Raw => writeln!(out, "{code}")?,
+                GsForm::Escaped => writeln!(out, "{}", code.replace('\u{1d}', "\\u001d"))?,
+            }
+        }
+        done += codes.len();
+        if args.count > CHUNK || args.out.is_some() {
+            eprintln!(
+                "issued {done}/{} ({:.1} s)",
+                args.count,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
