@@ -1,7 +1,9 @@
 //! `znak`: one binary, thin subcommands over the libraries.
 
 mod central;
+mod check;
 mod code;
+mod gateway;
 
 use std::process::ExitCode;
 
@@ -24,13 +26,20 @@ enum Command {
     Code(code::Args),
     /// The operator emulator: `serve` it, or drive it with `admin`.
     Central(Box<central::Args>),
+    /// Check one marking code before a sale: online ∥ local module, decision and tag 1265.
+    Check(check::Args),
+    /// Serve the till checker over local HTTP for till programs (POST /check, /sold, /returned).
+    Gateway(gateway::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     let result = match cli.command {
         Command::Code(args) => code::run(args),
         Command::Central(args) => central::run(*args),
+        Command::Check(args) => check::run(args),
+        Command::Gateway(args) => gateway::run(args),
     };
     match result {
         Ok(code) => code,
@@ -39,4 +48,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs to stderr; `RUST_LOG` overrides the default level (`warn`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

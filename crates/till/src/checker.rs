@@ -48,6 +48,10 @@ pub enum SetupError {
     State(#[from] StateError),
     #[error(transparent)]
     Http(#[from] ServiceError),
+    #[error(transparent)]
+    Queue(#[from] crate::queue::QueueError),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
 pub(crate) struct Inner {
@@ -99,7 +103,8 @@ impl Checker {
         self.inner.module.as_ref()
     }
 
-    pub(crate) fn now(&self) -> i64 {
+    /// Now, by the checker's clock (Unix ms).
+    pub fn now(&self) -> i64 {
         self.inner.clock.now_ms()
     }
 

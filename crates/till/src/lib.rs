@@ -7,15 +7,18 @@
 //! [`blocking::BlockingChecker`] wraps it for synchronous POS code; [`gateway`] serves it over
 //! local HTTP.
 
+pub mod blocking;
 pub mod cdn;
 mod checker;
 pub mod clock;
 mod conclude;
 pub mod config;
 pub mod decision;
+pub mod gateway;
 pub mod module;
 pub mod online;
 pub mod outcome;
+pub mod queue;
 mod race;
 pub mod shared_state;
 pub mod tag;

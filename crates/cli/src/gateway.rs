@@ -1,0 +1,43 @@
+//! `znak gateway`: the till checker as a local HTTP service.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use till::TillConfig;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Address to listen on; loopback by default (till programs on this machine).
+    #[arg(long, default_value = "127.0.0.1:5996")]
+    listen: SocketAddr,
+    /// The till checker's TOML config.
+    #[arg(long, env = "ZNAK_TILL_CONFIG")]
+    config: PathBuf,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let config = match TillConfig::load(&args.config) {
+        Ok(c) => c,
+        Err(err) => {
+            eprintln!("znak gateway: {err}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        eprintln!(
+            "znak gateway: listening on http://{}",
+            listener.local_addr()?
+        );
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        till::gateway::run(config, listener, shutdown).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,183 @@
+//! `znak gateway`: the checker as a local HTTP service for till programs that cannot embed
+//! Rust. `POST /check`, `POST /sold`, `POST /returned`, `GET /state`; JSON in and out, every
+//! error a JSON body `{"error": "..."}` naming what is wrong.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::checker::{CheckRequest, Checker, SetupError};
+use crate::config::TillConfig;
+use crate::queue::{Operation, SoldQueue};
+
+/// How often background upkeep runs: CDN refresh when due, probes, queue delivery.
+pub const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+const BODY_LIMIT: usize = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error("gateway server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+#[derive(Clone)]
+struct App {
+    checker: Checker,
+    queue: SoldQueue,
+}
+
+/// Serves until `shutdown` completes.
+pub async fn run(
+    config: TillConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), GatewayError> {
+    let checker = Checker::new(config)?;
+    run_with(checker, listener, shutdown).await
+}
+
+/// As [`run`], with a checker built by the caller (tests inject a clock).
+pub async fn run_with(
+    checker: Checker,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), GatewayError> {
+    let queue = SoldQueue::open(&checker.config().queue_path()).map_err(SetupError::from)?;
+    let app = App { checker, queue };
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let upkeep = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            loop {
+                app.checker.maintain().await;
+                deliver(&app).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(UPKEEP_EVERY) => {}
+                    _ = stop_rx.changed() => break,
+                }
+            }
+        })
+    };
+    let router = Router::new()
+        .route("/check", post(check))
+        .route("/sold", post(sold))
+        .route("/returned", post(returned))
+        .route("/state", get(state))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint".into()) })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(app);
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        })
+        .await;
+    upkeep.abort();
+    served.map_err(GatewayError::Serve)
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    (status, axum::Json(json!({"error": message}))).into_response()
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Box<Response>> {
+    serde_json::from_slice(body)
+        .map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, format!("request body: {e}"))))
+}
+
+async fn check(State(app): State<App>, body: Bytes) -> Response {
+    let request: CheckRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(response) => return *response,
+    };
+    match app.checker.check(request).await {
+        Ok(outcome) => axum::Json(outcome).into_response(),
+        Err(err) => error(StatusCode::BAD_REQUEST, err.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Codes {
+    /// Scanned codes (KM) or KIs.
+    codes: Vec<String>,
+}
+
+async fn sold(State(app): State<App>, body: Bytes) -> Response {
+    register(app, body, Operation::Sell).await
+}
+
+async fn returned(State(app): State<App>, body: Bytes) -> Response {
+    register(app, body, Operation::Return).await
+}
+
+async fn register(app: App, body: Bytes, op: Operation) -> Response {
+    let codes: Codes = match parse(&body) {
+        Ok(c) => c,
+        Err(response) => return *response,
+    };
+    if codes.codes.is_empty() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "codes is empty: nothing to register".into(),
+        );
+    }
+    let mut kis = Vec::with_capacity(codes.codes.len());
+    for (index, code) in codes.codes.iter().enumerate() {
+        match marking::ki(code) {
+            Ok(ki) => kis.push(ki),
+            Err(e) => return error(StatusCode::BAD_REQUEST, format!("codes[{index}]: {e}")),
+        }
+    }
+    match app.queue.enqueue(op, kis.clone(), app.checker.now()) {
+        Ok(id) => {
+            tokio::spawn(async move { deliver(&app).await });
+            (
+                StatusCode::ACCEPTED,
+                axum::Json(json!({"queued": id, "kis": kis})),
+            )
+                .into_response()
+        }
+        Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
+    }
+}
+
+async fn deliver(app: &App) {
+    let Some(module) = app.checker.module() else {
+        return;
+    };
+    if let Err(err) = app.queue.flush(module, app.checker.now()).await {
+        tracing::error!(%err, "sold queue unusable");
+    }
+}
+
+async fn state(State(app): State<App>) -> Response {
+    let cdn = match app.checker.state() {
+        Ok(s) => serde_json::to_value(s).unwrap_or(Value::Null),
+        Err(e) => json!({"error": e.to_string()}),
+    };
+    let queue = match app.queue.read() {
+        Ok(q) => json!({"pending": q.pending.len(), "items": q.pending}),
+        Err(e) => json!({"error": e.to_string()}),
+    };
+    let module = match app.checker.module() {
+        None => json!({"configured": false}),
+        Some(m) => match tokio::time::timeout(Duration::from_secs(1), m.status()).await {
+            Ok(Ok(status)) => serde_json::to_value(status).unwrap_or(Value::Null),
+            Ok(Err(e)) => json!({"error": e.to_string()}),
+            Err(_) => json!({"error": "no status answer within 1 s"}),
+        },
+    };
+    axum::Json(json!({"cdn": cdn, "module": module, "queue": queue})).into_response()
+}

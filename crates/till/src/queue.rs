@@ -1,0 +1,247 @@
+//! The durable queue of `cis/sell` and `cis/return` calls toward the local module after
+//! fiscalisation (protocol.md §2.1 step 6). The module's sold DB is what refuses a repeat sale
+//! offline, so no registration may be lost: each one is written to disk (atomic rewrite under
+//! a lock) before it is acknowledged, and sent in order, retried with backoff until the module
+//! accepts it. Sending the same KI again is harmless (the sold DB is a set).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use fs4::fs_std::FileExt;
+use serde::{Deserialize, Serialize};
+
+use crate::module::ModuleClient;
+
+/// First retry delay; doubles per failed attempt up to [`MAX_BACKOFF_MS`].
+pub const FIRST_BACKOFF_MS: i64 = 1_000;
+pub const MAX_BACKOFF_MS: i64 = 5 * 60_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    Sell,
+    Return,
+}
+
+/// One pending call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    pub id: u64,
+    pub op: Operation,
+    pub kis: Vec<String>,
+    pub attempts: u32,
+    pub next_attempt_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueState {
+    pub next_id: u64,
+    pub pending: Vec<Pending>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("sold queue {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("sold queue {path} is damaged ({reason}); it is kept as is, fix or move it")]
+    Damaged { path: PathBuf, reason: String },
+    #[error("nothing to register: the list of codes is empty")]
+    Empty,
+}
+
+/// The queue file; cheap to clone, shared by processes through its lock.
+#[derive(Debug, Clone)]
+pub struct SoldQueue {
+    path: PathBuf,
+    lock_path: PathBuf,
+}
+
+impl SoldQueue {
+    pub fn open(path: &Path) -> Result<Self, QueueError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|source| QueueError::Io {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let queue = Self {
+            path: path.to_owned(),
+            lock_path: path.with_extension("lock"),
+        };
+        queue.read()?;
+        Ok(queue)
+    }
+
+    /// Durably records a call; returns its id.
+    pub fn enqueue(&self, op: Operation, kis: Vec<String>, now: i64) -> Result<u64, QueueError> {
+        if kis.is_empty() {
+            return Err(QueueError::Empty);
+        }
+        self.update(|q| {
+            let id = q.next_id;
+            q.next_id += 1;
+            q.pending.push(Pending {
+                id,
+                op,
+                kis: kis.clone(),
+                attempts: 0,
+                next_attempt_ms: now,
+                last_error: None,
+            });
+            id
+        })
+    }
+
+    pub fn read(&self) -> Result<QueueState, QueueError> {
+        let _lock = self.lock()?;
+        self.load()
+    }
+
+    /// Sends due calls in order; stops at the first failure (a return must not overtake its
+    /// sale). Returns how many were delivered.
+    pub async fn flush(&self, module: &ModuleClient, now: i64) -> Result<usize, QueueError> {
+        let mut delivered = 0;
+        loop {
+            let Some(head) = self.read()?.pending.into_iter().next() else {
+                return Ok(delivered);
+            };
+            if head.next_attempt_ms > now {
+                return Ok(delivered);
+            }
+            let result = module.register(&head.kis, head.op == Operation::Sell).await;
+            match result {
+                Ok(outcomes) => {
+                    for o in outcomes.results.iter().filter(|o| !o.success) {
+                        tracing::warn!(cis = %o.cis, op = ?head.op, "module did not change its sold DB for this code");
+                    }
+                    self.update(|q| q.pending.retain(|p| p.id != head.id))?;
+                    tracing::info!(id = head.id, op = ?head.op, count = head.kis.len(), "registered at the module");
+                    delivered += 1;
+                }
+                Err(err) => {
+                    tracing::warn!(id = head.id, %err, "module registration failed; will retry");
+                    let message = err.to_string();
+                    self.update(|q| {
+                        if let Some(p) = q.pending.iter_mut().find(|p| p.id == head.id) {
+                            p.attempts += 1;
+                            p.next_attempt_ms = now + backoff_ms(p.attempts);
+                            p.last_error = Some(message.clone());
+                        }
+                    })?;
+                    return Ok(delivered);
+                }
+            }
+        }
+    }
+
+    fn update<R>(&self, mut change: impl FnMut(&mut QueueState) -> R) -> Result<R, QueueError> {
+        let _lock = self.lock()?;
+        let mut state = self.load()?;
+        let result = change(&mut state);
+        self.store(&state)?;
+        Ok(result)
+    }
+
+    fn io(&self, source: std::io::Error) -> QueueError {
+        QueueError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn lock(&self) -> Result<File, QueueError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&self.lock_path)
+            .map_err(|e| self.io(e))?;
+        file.lock_exclusive().map_err(|e| self.io(e))?;
+        Ok(file)
+    }
+
+    fn load(&self) -> Result<QueueState, QueueError> {
+        match fs::read(&self.path) {
+            // Unlike the CDN cache this is data that must not be lost: refuse, never reset.
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| QueueError::Damaged {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(QueueState::default()),
+            Err(e) => Err(self.io(e)),
+        }
+    }
+
+    fn store(&self, state: &QueueState) -> Result<(), QueueError> {
+        let tmp = self.path.with_extension("tmp");
+        let bytes = serde_json::to_vec(state).map_err(|e| self.io(e.into()))?;
+        let mut file = File::create(&tmp).map_err(|e| self.io(e))?;
+        file.write_all(&bytes).map_err(|e| self.io(e))?;
+        file.sync_all().map_err(|e| self.io(e))?;
+        fs::rename(&tmp, &self.path).map_err(|e| self.io(e))
+    }
+}
+
+/// 1 s, 2 s, 4 s … capped at 5 min.
+pub fn backoff_ms(attempts: u32) -> i64 {
+    let shift = attempts.saturating_sub(1).min(20);
+    (FIRST_BACKOFF_MS << shift).min(MAX_BACKOFF_MS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff_ms(1), 1_000);
+        assert_eq!(backoff_ms(2), 2_000);
+        assert_eq!(backoff_ms(5), 16_000);
+        assert_eq!(backoff_ms(40), MAX_BACKOFF_MS);
+    }
+
+    #[test]
+    fn enqueued_calls_survive_reopening_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("q.json");
+        let queue = SoldQueue::open(&path).expect("opens");
+        assert_eq!(
+            queue
+                .enqueue(Operation::Sell, vec!["a".into()], 1)
+                .expect("queued"),
+            0
+        );
+        assert_eq!(
+            queue
+                .enqueue(Operation::Return, vec!["a".into()], 2)
+                .expect("queued"),
+            1
+        );
+        assert!(matches!(
+            queue.enqueue(Operation::Sell, vec![], 3),
+            Err(QueueError::Empty)
+        ));
+        let reopened = SoldQueue::open(&path)
+            .expect("opens")
+            .read()
+            .expect("reads");
+        let ops: Vec<Operation> = reopened.pending.iter().map(|p| p.op).collect();
+        assert_eq!(ops, [Operation::Sell, Operation::Return]);
+    }
+
+    #[test]
+    fn a_damaged_queue_is_refused_not_reset() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("q.json");
+        fs::write(&path, b"[garbage").expect("writes");
+        let err = SoldQueue::open(&path).expect_err("refused");
+        assert!(err.to_string().contains("damaged"));
+        assert_eq!(fs::read(&path).expect("kept"), b"[garbage");
+    }
+}

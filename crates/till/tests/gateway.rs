@@ -1,0 +1,158 @@
+//! `znak gateway` over real sockets: the gateway on 127.0.0.1:0 in front of scripted doubles.
+
+mod doubles;
+
+use std::sync::Arc;
+
+use doubles::{ONLINE_TAG, Reply, module_ok, online_ok};
+use serde_json::{Value, json};
+use till::clock::TokioClock;
+use till::shared_state::SharedState;
+use till::{Checker, TillConfig};
+
+const T0: i64 = 1_795_000_000_000;
+const KM: &str = "0104670540176099215'W9Um\u{1d}93dGVz";
+const KI: &str = "0104670540176099215'W9Um";
+
+struct Gateway {
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), till::gateway::GatewayError>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(cdn: &str, module: &str) -> Gateway {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "token = \"t\"\ninfo_url = \"http://127.0.0.1:9\"\nstate_file = {:?}\n\
+         [module]\nurl = \"{module}\"\nlogin = \"admin\"\npassword = \"admin\"\n",
+        dir.path().join("state.json")
+    );
+    let config = TillConfig::from_toml(&text).expect("config");
+    SharedState::open(&config.state_file)
+        .expect("state")
+        .update(|s| s.apply_refresh(vec![(cdn.to_owned(), Some(1))], T0, 0))
+        .expect("seed");
+    let checker =
+        Checker::with_clock(config, Arc::new(TokioClock::starting_at(T0))).expect("checker");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(till::gateway::run_with(checker, listener, async move {
+        let _ = stopped.await;
+    }));
+    Gateway {
+        url,
+        stop: Some(stop),
+        task,
+        _dir: dir,
+    }
+}
+
+async fn post(url: &str, body: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("sent");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON body"))
+}
+
+#[tokio::test]
+async fn check_sold_state_and_clean_shutdown() {
+    let cdn = doubles::cdn_host().await;
+    cdn.always(Reply::json(200, online_ok(KM, 8)));
+    let module = doubles::module().await;
+    module.then(Reply::json(200, module_ok(KI, false)));
+    module.always(Reply::json(
+        201,
+        json!({"results": [{"success": true, "cis": KI}]}),
+    ));
+    let mut gateway = start(&cdn.url, &module.url).await;
+
+    let body = json!({"km": KM, "price": 12000}).to_string();
+    let (status, outcome) = post(&format!("{}/check", gateway.url), &body).await;
+    assert_eq!(status, 200, "{outcome}");
+    assert_eq!(outcome["decision"], "allow");
+    assert_eq!(outcome["source"], "online");
+    assert_eq!(outcome["tag1265"], ONLINE_TAG);
+    assert_eq!(
+        outcome["online"]["answer"]["reqId"],
+        "2ce10bdb-6510-4d37-be04-dd473b98c728"
+    );
+
+    let (status, queued) = post(
+        &format!("{}/sold", gateway.url),
+        &json!({"codes": [KM]}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 202, "{queued}");
+    assert_eq!(queued["kis"], json!([KI]));
+    // Delivery runs in the background; wait for the module double to see it.
+    for _ in 0..200 {
+        if module.count("/cis/sell") == 1 {
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let sell = module
+        .requests()
+        .into_iter()
+        .find(|r| r.0 == "/api/v2/cis/sell")
+        .expect("sell sent");
+    assert_eq!(sell.2, json!({"cis_list": [KI]}));
+    assert_eq!(sell.1["authorization"], "Basic YWRtaW46YWRtaW4=");
+
+    let state: Value = reqwest::get(format!("{}/state", gateway.url))
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(state["cdn"]["hosts"][0]["url"], cdn.url.as_str());
+    assert!(state["queue"]["pending"].is_number());
+
+    if let Some(stop) = gateway.stop.take() {
+        let _ = stop.send(());
+    }
+    let ended = (&mut gateway.task).await.expect("joined");
+    assert!(ended.is_ok());
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_clear_json_error() {
+    let cdn = doubles::cdn_host().await;
+    let module = doubles::module().await;
+    let gateway = start(&cdn.url, &module.url).await;
+    let cases = [
+        ("/check", "{not json", "request body"),
+        ("/check", r#"{"km": "hello"}"#, "marking code unreadable"),
+        ("/check", r#"{"km": "x", "colour": 1}"#, "unknown field"),
+        (
+            "/check",
+            r#"{"km": "0104670540176099215'W9Um", "pg": 7}"#,
+            "unknown product group 7",
+        ),
+        (
+            "/sold",
+            r#"{"codes": ["0104670540176099215'W9Um", "junk"]}"#,
+            "codes[1]",
+        ),
+        ("/returned", r#"{"codes": []}"#, "empty"),
+    ];
+    for (path, body, expected) in cases {
+        let (status, answer) = post(&format!("{}{path}", gateway.url), body).await;
+        assert_eq!(status, 400, "{path} {body}: {status}");
+        let message = answer["error"].as_str().unwrap_or_default();
+        assert!(message.contains(expected), "{path} {body}: {message:?}");
+    }
+    let (status, answer) = post(&format!("{}/nowhere", gateway.url), "{}").await;
+    assert_eq!(status, 404);
+    assert_eq!(answer["error"], "no such endpoint");
+}
