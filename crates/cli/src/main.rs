@@ -4,6 +4,7 @@ mod central;
 mod check;
 mod code;
 mod gateway;
+mod lm;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,8 @@ enum Command {
     Check(check::Args),
     /// Serve the till checker over local HTTP for till programs (POST /check, /sold, /returned).
     Gateway(gateway::Args),
+    /// The local module.
+    Lm(lm::Args),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         Command::Central(args) => central::run(*args),
         Command::Check(args) => check::run(args),
         Command::Gateway(args) => gateway::run(args),
+        Command::Lm(args) => lm::run(args),
     };
     match result {
         Ok(code) => code,

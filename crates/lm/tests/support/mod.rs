@@ -59,6 +59,8 @@ pub struct FakeState {
     /// (db, since) of every `_changes` request.
     pub since_log: Vec<(String, Option<String>)>,
     pub registrations: u64,
+    /// Where registration sends the module: this double's own `/repl` unless set.
+    pub replication_url: Option<String>,
     base_url: String,
 }
 
@@ -144,7 +146,7 @@ async fn register(State(state): State<Arc<Mutex<FakeState>>>, body: String) -> R
         "inst": format!("00000000-0000-4000-8000-{n:012}"),
         "inn": "7700000001",
         "replication": {
-            "url": format!("{}/repl", state.base_url),
+            "url": state.replication_url.clone().unwrap_or(format!("{}/repl", state.base_url)),
             "databases": {"blockedCis": "blocked_cis", "blockedGtin": "blocked_gtin",
                           "greyGtin": "grey_gtin", "minPrice": "min_price"},
             "username": "lm", "password": "secret"

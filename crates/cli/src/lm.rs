@@ -1,0 +1,128 @@
+//! `znak lm`: the local module.
+//!
+//! `znak lm sync --data DIR --service URL --token T` registers (unless the data directory
+//! already holds a registration), syncs every list until the module is `ready`, prints the
+//! status as JSON and exits. Killed at any moment, the next run resumes from the checkpoints.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args as ClapArgs, Subcommand};
+use lm::{InitRequest, Module, ModuleConfig, Status, SystemClock};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+#[derive(ClapArgs)]
+pub struct Args {
+    #[command(subcommand)]
+    command: LmCommand,
+}
+
+#[derive(Subcommand)]
+enum LmCommand {
+    /// Register (if needed) and sync every list until the module is ready, then exit.
+    Sync(SyncArgs),
+}
+
+#[derive(ClapArgs)]
+struct SyncArgs {
+    /// Data directory of the module's store.
+    #[arg(long, env = "ZNAK_LM_DATA")]
+    data: PathBuf,
+    /// The operator's service URL (registration at {service}/lm/v1/register).
+    #[arg(long, env = "ZNAK_LM_SERVICE")]
+    service: String,
+    /// Participant token; needed only when the data directory holds no registration yet.
+    #[arg(long, env = "ZNAK_LM_TOKEN")]
+    token: Option<String>,
+    /// Grey-GTIN mode (grey_gtin instead of blocked_cis) for a new registration.
+    #[arg(long)]
+    grey: bool,
+    /// Documents per _changes request.
+    #[arg(long, default_value_t = 10_000)]
+    batch: u64,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // Progress and errors go to stderr as log lines (RUST_LOG overrides the level).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    match args.command {
+        LmCommand::Sync(args) => runtime.block_on(sync(args)),
+    }
+}
+
+async fn sync(args: SyncArgs) -> anyhow::Result<ExitCode> {
+    let mut config = ModuleConfig::new(&args.data, &args.service);
+    config.batch_limit = args.batch;
+    let module = Module::open(config, Arc::new(SystemClock));
+    let status = module.status();
+    if status.status == Status::Failure {
+        bail!(
+            "the store in {} is unusable: {}",
+            args.data.display(),
+            status.failure.unwrap_or_default()
+        );
+    }
+    if status.inst.is_none() {
+        let Some(token) = args.token else {
+            bail!(
+                "{} holds no registration: pass --token",
+                args.data.display()
+            );
+        };
+        let request = InitRequest {
+            token,
+            clear_sold: false,
+            enable_grey_list: args.grey,
+        };
+        module.init(request).await.context("init")?;
+    }
+    let shutdown = CancellationToken::new();
+    let engine = tokio::spawn({
+        let module = module.clone();
+        let shutdown = shutdown.clone();
+        async move { module.run(shutdown).await }
+    });
+    let done = module
+        .wait_until(|s| {
+            matches!(
+                s.status,
+                Status::Ready | Status::Failure | Status::NotConfigured
+            )
+        })
+        .await;
+    shutdown.cancel();
+    engine.await.context("sync engine")?;
+    let databases: serde_json::Map<_, _> = done
+        .databases
+        .iter()
+        .map(|d| {
+            (
+                d.db.name().to_owned(),
+                json!({"docCount": d.doc_count, "unmapped": d.unmapped}),
+            )
+        })
+        .collect();
+    let report = json!({
+        "status": done.status.as_str(),
+        "inst": done.inst,
+        "dbVersion": done.db_version,
+        "lastSync": done.last_sync,
+        "dbState": databases,
+        "error": done.failure.or(done.last_error),
+    });
+    println!("{report}");
+    Ok(if done.status == Status::Ready {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
