@@ -93,20 +93,7 @@ impl MarkingCode {
         let b = km.as_bytes();
         gtin::verify(&b[..14])?;
         let mrp = mrp::decode_at(&b[21..25], 21)?;
-        let elements = vec![
-            Element {
-                ai: gs1::GTIN.ai,
-                start: 0,
-                end: 14,
-                gs_after: false,
-            },
-            Element {
-                ai: gs1::SERIAL.ai,
-                start: 14,
-                end: 21,
-                gs_after: false,
-            },
-        ];
+        let elements = pack_elements();
         Ok(MarkingCode {
             km,
             format: Format::Pack29,
