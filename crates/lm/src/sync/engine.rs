@@ -251,6 +251,7 @@ impl Module {
                 *progress
             };
             self.notify_changed();
+            tracing::debug!(db = db.name(), rows, caught_up, "batch applied");
             if caught_up || now.saturating_sub(last_log) >= LOG_EVERY_MS {
                 last_log = now;
                 log_progress(db, &progress, caught_up);
