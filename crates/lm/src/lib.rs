@@ -1,7 +1,9 @@
 //! The local module (`znak lm`): the sync engine that replicates the operator's lists into the
-//! store, and the status lifecycle of protocol.md §3.2–3.3. [`Module`] is the library API the
-//! HTTP layer and the CLI build on; every timing rule reads an injected [`Clock`].
+//! store, the status lifecycle of protocol.md §3.2–3.3, and the HTTP API v1/v2 ([`api`]).
+//! [`Module`] is the library API the HTTP layer and the CLI build on; every timing rule reads an
+//! injected [`Clock`].
 
+pub mod api;
 pub mod clock;
 pub mod config;
 pub mod lifecycle;

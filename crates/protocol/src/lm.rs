@@ -142,9 +142,16 @@ pub struct ModuleCode {
     /// In the local sold DB: a repeat sale. Always sent by v2 (added v12); absent in v1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sold: Option<bool>,
-    /// NCP minimum price, kopecks, when the GTIN is in the min-price DB.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mrp: Option<u64>,
+    /// NCP minimum price, kopecks, when the GTIN is in the min-price DB (§3.4). Three states:
+    /// absent (`None`), `"mrp": null` (`Some(None)`: `pg` 16 asked and the GTIN is not in the
+    /// min-price DB), a price (`Some(Some(kopecks))`). Readers wanting just the price use
+    /// `mrp.flatten()`.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mrp: Option<Option<u64>>,
     /// Lowest ЕМЦ of the tobacco consumer pack, kopecks. Always sent by v2 (added v17).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smp: Option<u64>,
@@ -227,6 +234,15 @@ pub struct SoldPage {
     /// Documents in the sold DB.
     pub total_count: u64,
     pub cis_list: Vec<String>,
+}
+
+/// Deserialises a field that is present (possibly `null`) as `Some(_)`; `default` covers absent.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// Error body of every 4xx/5xx of the module (design.md §5).

@@ -126,7 +126,7 @@ fn out_check_v2_response() {
     assert_eq!(resp.results.len(), 2);
     assert_ne!(resp.results[0].req_id, resp.results[1].req_id);
     let first = &resp.results[0].codes.as_ref().expect("codes")[0];
-    assert_eq!(first.mrp, Some(84423));
+    assert_eq!(first.mrp, Some(Some(84423)));
     assert_eq!(first.sold, Some(false));
     let second = &resp.results[1].codes.as_ref().expect("codes")[0];
     assert!(second.is_blocked);
@@ -186,4 +186,15 @@ fn error_body() {
     assert_eq!(err.error_code, Some(ERROR_NOT_READY));
     let plain: ErrorBody = round_trip(json!({"code": 401, "description": "unauthorised"}));
     assert_eq!(plain.error_code, None);
+}
+
+#[test]
+fn mrp_null_is_kept_apart_from_absent() {
+    let code: ModuleCode = round_trip(json!({"cis": "c", "gtin": "g", "isBlocked": false,
+        "isGreyGtin": false, "sold": false, "mrp": null}));
+    assert_eq!(code.mrp, Some(None));
+    assert_eq!(code.mrp.flatten(), None);
+    let absent: ModuleCode = round_trip(json!({"cis": "c", "gtin": "g", "isBlocked": false,
+        "isGreyGtin": false}));
+    assert_eq!(absent.mrp, None);
 }

@@ -1,0 +1,196 @@
+//! The module's HTTP API, v1 and v2, wire-compatible with the official module (protocol.md §3,
+//! design.md §5). Only this module knows HTTP and the JSON wire format.
+//!
+//! * [`router`] — every route; unknown paths 404, wrong methods 405, panics 500, all JSON;
+//! * [`serve`] — the accept loop (`run(config, listener, shutdown)` style);
+//! * [`auth`] — Basic / Token; [`clients`] — per-till counters by `X-ClientId`;
+//! * [`v2`], [`v1`], [`sold`] — the handlers; [`check`] — answers to checks.
+
+pub mod auth;
+pub mod body;
+pub mod check;
+pub mod clients;
+pub mod error;
+pub mod module;
+mod server;
+pub mod sold;
+pub mod v1;
+pub mod v2;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tracing::Instrument;
+
+pub use auth::{Auth, Scheme, StoredCredentials};
+pub use clients::{ClientSnapshot, ClientStats};
+pub use error::ApiError;
+pub use module::{CodeFacts, DbReport, Module, ModuleError, ModuleSnapshot};
+pub use server::{ServeConfig, ServeError, serve};
+
+/// Header naming the till (its fiscal drive number).
+pub const CLIENT_ID_HEADER: &str = "x-clientid";
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct ApiState<M> {
+    /// Store, sync and lifecycle behind the API.
+    pub module: M,
+    /// Credentials and tokens.
+    pub auth: Auth,
+    /// Per-till counters.
+    pub clients: ClientStats,
+    /// `version` in `status`.
+    pub software_version: String,
+    /// Longest time from the end of the request head to the answer (body upload included).
+    pub request_timeout: Duration,
+}
+
+impl<M> ApiState<M> {
+    /// State with the default version string and a 10 s request timeout.
+    pub fn new(module: M, auth: Auth) -> ApiState<M> {
+        ApiState {
+            module,
+            auth,
+            clients: ClientStats::default(),
+            software_version: software_version(),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `version` reported by `status`: the official API level we follow, then our own version, so
+/// clients that look at the major number treat us as a 2.x module.
+pub fn software_version() -> String {
+    format!("2.6.1-znak{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The till a request came from, in the request's extensions.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub id: String,
+    pub counters: Arc<clients::ClientCounters>,
+}
+
+/// Every route of protocol.md §3.
+pub fn router<M: Module>(state: Arc<ApiState<M>>) -> Router {
+    let open = Router::new()
+        .route("/api/v1/status", get(v1::status::<M>))
+        .route("/api/v2/status", get(v2::status::<M>));
+    let token = Router::new()
+        .route("/api/v2/cis/outCheck", post(v2::out_check::<M>))
+        .route(
+            "/api/v1/cis/outCheck",
+            get(v1::check_get::<M>).post(v1::check_post::<M>),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_basic_or_token::<M>,
+        ));
+    let basic = Router::new()
+        .route("/api/v2/init", post(v2::init::<M>))
+        .route("/api/v1/init", post(v2::init::<M>))
+        .route("/api/v2/greyList", post(v2::grey_list::<M>))
+        .route("/api/v2/cis/sell", post(sold::sell::<M>))
+        .route("/api/v2/cis/return", post(sold::give_back::<M>))
+        .route("/api/v2/cis/sold", get(sold::page::<M>))
+        .route(
+            "/api/v1/cis/check",
+            get(v1::check_get::<M>).post(v1::check_post::<M>),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_basic::<M>,
+        ));
+    open.merge(token)
+        .merge(basic)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("internal error while answering; see the module's log")
+                .into_response()
+        }))
+        .layer(middleware::from_fn_with_state(state.clone(), observe::<M>))
+        .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::not_found(uri.path())
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::method_not_allowed(method.as_str(), uri.path())
+}
+
+async fn require_basic<M: Module>(
+    State(state): State<Arc<ApiState<M>>>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    match state.auth.check(&headers, Scheme::Basic).await {
+        Ok(()) => next.run(request).await,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn require_basic_or_token<M: Module>(
+    State(state): State<Arc<ApiState<M>>>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    match state.auth.check(&headers, Scheme::BasicOrToken).await {
+        Ok(()) => next.run(request).await,
+        Err(err) => err.into_response(),
+    }
+}
+
+/// Outermost layer: names the till, opens the request's span, bounds the time, counts.
+async fn observe<M: Module>(
+    State(state): State<Arc<ApiState<M>>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let id = request
+        .headers()
+        .get(CLIENT_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or(clients::ANONYMOUS_CLIENT)
+        .trim()
+        .to_owned();
+    let counters = state.clients.counters(&id);
+    let span = tracing::info_span!(
+        "request",
+        client_id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    request.extensions_mut().insert(Client {
+        id,
+        counters: counters.clone(),
+    });
+    let limit = state.request_timeout;
+    let response =
+        match tokio::time::timeout(limit, next.run(request).instrument(span.clone())).await {
+            Ok(response) => response,
+            Err(_) => ApiError::timeout(limit.as_secs().max(1)).into_response(),
+        };
+    counters.requests.fetch_add(1, Ordering::Relaxed);
+    let status = response.status();
+    if status.is_client_error() || status.is_server_error() {
+        counters.errors.fetch_add(1, Ordering::Relaxed);
+        span.in_scope(|| tracing::info!(status = status.as_u16(), "answered with an error"));
+    } else {
+        span.in_scope(|| tracing::debug!(status = status.as_u16(), "answered"));
+    }
+    response
+}

@@ -1,0 +1,96 @@
+//! What the HTTP API needs from the rest of the module (store, sync engine, lifecycle). The API
+//! is generic over it so that it knows nothing of redb or replication; the production
+//! implementation is in `crate::node`.
+
+use std::future::Future;
+
+use protocol::lm::{ModuleState, OperationMode};
+
+/// A failure below the API: the store cannot be read or written, init was refused, …
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModuleError {
+    /// The request cannot be carried out in this state (e.g. init while initialising); 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// The operator refused or could not be reached; 502.
+    #[error("{0}")]
+    Upstream(String),
+    /// Internal fault (store unreadable, poisoned after an I/O failure); 500.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// One replicated database as `status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbReport {
+    /// `blocked_cis`, `blocked_gtin`, `grey_gtin`, `min_price`.
+    pub name: &'static str,
+    /// Entries in the local table.
+    pub local_count: u64,
+    /// `doc_count` the source reported at the last pull, if any.
+    pub server_count: Option<u64>,
+    /// The first full pull of this database has completed.
+    pub pulled: bool,
+    /// How far the local copy is behind the source, ms, if known.
+    pub lag_ms: Option<u64>,
+}
+
+/// Everything `status` answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleSnapshot {
+    pub state: ModuleState,
+    pub mode: OperationMode,
+    /// Empty strings before the first init.
+    pub inst: String,
+    pub inn: String,
+    pub service_url: String,
+    pub db_version: String,
+    /// Unix ms; 0 = never.
+    pub last_sync: u64,
+    pub last_update: u64,
+    /// Grey-GTIN mode.
+    pub grey_mode: bool,
+    /// Active databases (empty before init).
+    pub dbs: Vec<DbReport>,
+}
+
+/// What the module's data says about one KI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CodeFacts {
+    /// The KI is in `blocked_cis`.
+    pub ki_blocked: bool,
+    /// The GTIN is in `blocked_gtin`.
+    pub gtin_blocked: bool,
+    /// The GTIN is in `grey_gtin` (consulted in grey mode only).
+    pub grey_gtin: bool,
+    /// The GTIN is in `min_price`: (`mrp`, `smp`), kopecks.
+    pub min_price: Option<(Option<u64>, Option<u64>)>,
+    /// The KI is in the sold DB.
+    pub sold: bool,
+}
+
+/// The module as the API sees it. Store calls are microseconds and run inline; `init` and
+/// `greyList` may talk to the operator and are async.
+pub trait Module: Send + Sync + 'static {
+    /// Current time, Unix ms (injected in tests).
+    fn now_ms(&self) -> u64;
+    /// The state for `status` and the readiness gate of checks.
+    fn snapshot(&self) -> Result<ModuleSnapshot, ModuleError>;
+    /// Looks one KI (with its 14-digit GTIN) up in every list and the sold DB.
+    fn facts(&self, ki: &str, gtin: &str) -> Result<CodeFacts, ModuleError>;
+    /// Records a sale; false when the KI was already recorded.
+    fn sell(&self, ki: &str) -> Result<bool, ModuleError>;
+    /// Forgets a sale; false when the KI was not recorded.
+    fn unsell(&self, ki: &str) -> Result<bool, ModuleError>;
+    /// A page of the sold DB in KI order and the total count.
+    fn sold_page(&self, skip: u64, limit: u64) -> Result<(u64, Vec<String>), ModuleError>;
+    /// `init`: register with the operator's token and start the first sync.
+    fn init(
+        &self,
+        token: String,
+        clear_sold: bool,
+        grey_mode: bool,
+    ) -> impl Future<Output = Result<(), ModuleError>> + Send;
+    /// `greyList`: switch grey-GTIN mode (re-syncs the lists it changes).
+    fn set_grey_mode(&self, enable: bool) -> impl Future<Output = Result<(), ModuleError>> + Send;
+}

@@ -1,0 +1,163 @@
+//! `/api/v2/*`: status, init, greyList, cis/outCheck (protocol.md §3.2–3.4, §3.6).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::{Extension, Json};
+use protocol::lm::{CheckResult, DbState, GreyListRequest, InitRequest, OutCheckResponse, Status};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::body::JsonBody;
+use super::check::{self, Generation};
+use super::error::ApiError;
+use super::module::{Module, ModuleSnapshot};
+use super::{ApiState, Client};
+
+/// Body of `init` and `greyList` answers: the guide documents a bare 200; a JSON body keeps
+/// clients that parse every answer happy.
+#[derive(Debug, Serialize)]
+pub struct Done {
+    pub code: u16,
+    pub description: &'static str,
+}
+
+const DONE: Done = Done {
+    code: 0,
+    description: "ok",
+};
+
+/// `GET /api/v2/status`.
+pub async fn status<M: Module>(
+    State(state): State<Arc<ApiState<M>>>,
+) -> Result<Json<Status>, ApiError> {
+    let snapshot = state.module.snapshot().map_err(check::module_error)?;
+    Ok(Json(status_v2(&snapshot, &state.software_version)))
+}
+
+/// The v2 `status` of a snapshot: `dbState` only after initialisation.
+pub fn status_v2(snapshot: &ModuleSnapshot, version: &str) -> Status {
+    let mut status = status_common(snapshot, version);
+    if !snapshot.inst.is_empty() {
+        let db_state: BTreeMap<String, DbState> = snapshot
+            .dbs
+            .iter()
+            .map(|db| {
+                (
+                    db.name.to_owned(),
+                    DbState {
+                        doc_count: db.local_count,
+                    },
+                )
+            })
+            .collect();
+        status.db_state = Some(db_state);
+    }
+    status
+}
+
+/// The fields v1 and v2 share.
+pub fn status_common(snapshot: &ModuleSnapshot, version: &str) -> Status {
+    Status {
+        version: version.to_owned(),
+        status: snapshot.state.clone(),
+        service_url: snapshot.service_url.clone(),
+        operation_mode: snapshot.mode.clone(),
+        name: "znak".to_owned(),
+        last_update: i64::try_from(snapshot.last_update).unwrap_or(i64::MAX),
+        last_sync: i64::try_from(snapshot.last_sync).unwrap_or(i64::MAX),
+        inst: snapshot.inst.clone(),
+        inn: snapshot.inn.clone(),
+        db_version: snapshot.db_version.clone(),
+        db_state: None,
+        is_grey_gtin: Some(snapshot.grey_mode),
+        requires_download: None,
+        replication_status: None,
+    }
+}
+
+/// `POST /api/v{1,2}/init`.
+pub async fn init<M: Module>(
+    State(state): State<Arc<ApiState<M>>>,
+    JsonBody(request): JsonBody<InitRequest>,
+) -> Result<Json<Done>, ApiError> {
+    if request.token.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "token is empty: send the participant's True API token (X-API-KEY)",
+        ));
+    }
+    state
+        .module
+        .init(
+            request.token,
+            request.clear_sold.unwrap_or(false),
+            request.enable_grey_list.unwrap_or(false),
+        )
+        .await
+        .map_err(check::module_error)?;
+    Ok(Json(DONE))
+}
+
+/// `POST /api/v2/greyList`.
+pub async fn grey_list<M: Module>(
+    State(state): State<Arc<ApiState<M>>>,
+    JsonBody(request): JsonBody<GreyListRequest>,
+) -> Result<Json<Done>, ApiError> {
+    state
+        .module
+        .set_grey_mode(request.enable_grey_list)
+        .await
+        .map_err(check::module_error)?;
+    Ok(Json(DONE))
+}
+
+/// `POST /api/v2/cis/outCheck`: one `results[]` element per KI, each with its own `reqId`.
+pub async fn out_check<M: Module>(
+    State(state): State<Arc<ApiState<M>>>,
+    Extension(client): Extension<Client>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Json<OutCheckResponse>, ApiError> {
+    let requested = check::parse_cis_list(&body)?;
+    let snapshot = state.module.snapshot().map_err(check::module_error)?;
+    check::require_ready(&snapshot)?;
+    let now = i64::try_from(state.module.now_ms()).unwrap_or(i64::MAX);
+    let mut results = Vec::with_capacity(requested.len());
+    for (index, item) in requested.iter().enumerate() {
+        let base = CheckResult {
+            code: 0,
+            description: "ok".to_owned(),
+            codes: None,
+            req_id: uuid::Uuid::new_v4().to_string(),
+            req_timestamp: now,
+            inst: snapshot.inst.clone(),
+            version: snapshot.db_version.clone(),
+        };
+        let result = match check::to_ki(&item.cis) {
+            Ok(ki) => {
+                let facts = state
+                    .module
+                    .facts(&ki.ki, &ki.gtin)
+                    .map_err(check::module_error)?;
+                let code =
+                    check::module_code(&ki, item.pg, &facts, snapshot.grey_mode, Generation::V2);
+                CheckResult {
+                    codes: Some(vec![code]),
+                    ..base
+                }
+            }
+            Err(reason) => CheckResult {
+                code: 400,
+                description: format!("cis_list[{index}]: {reason}"),
+                ..base
+            },
+        };
+        results.push(result);
+    }
+    client
+        .counters
+        .checked
+        .fetch_add(results.len() as u64, Ordering::Relaxed);
+    Ok(Json(OutCheckResponse { results }))
+}
