@@ -3,7 +3,7 @@
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -24,22 +24,40 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .get(axum::http::header::CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse::<u64>().ok());
-        if declared.is_some_and(|length| length > BODY_LIMIT as u64) {
+        if declared.is_some_and(|length| length > (BODY_LIMIT + DRAIN_LIMIT) as u64) {
             return Err(ApiError::too_large(BODY_LIMIT));
         }
-        let bytes = Limited::new(request.into_body(), BODY_LIMIT)
-            .collect()
-            .await
-            .map_err(|err| {
-                if err.downcast_ref::<LengthLimitError>().is_some() {
-                    ApiError::too_large(BODY_LIMIT)
-                } else {
-                    ApiError::bad_request(format!("could not read the request body: {err}"))
-                }
-            })?
-            .to_bytes();
+        let bytes = read_limited(request.into_body()).await?;
         parse_json(&bytes).map(JsonBody)
     }
+}
+
+/// Bytes read past [`BODY_LIMIT`] and thrown away before answering 413, so the client is not
+/// reset while still sending and does read the answer.
+const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
+
+async fn read_limited(mut body: axum::body::Body) -> Result<Vec<u8>, ApiError> {
+    let mut bytes = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| {
+            ApiError::bad_request(format!("could not read the request body: {err}"))
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen > BODY_LIMIT + DRAIN_LIMIT {
+            break;
+        }
+        if seen <= BODY_LIMIT {
+            bytes.extend_from_slice(&data);
+        }
+    }
+    if seen > BODY_LIMIT {
+        return Err(ApiError::too_large(BODY_LIMIT));
+    }
+    Ok(bytes)
 }
 
 /// Parses a JSON body, naming what is wrong and where.

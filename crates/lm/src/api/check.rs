@@ -3,8 +3,8 @@
 use protocol::lm::{ModuleCode, ModuleState};
 use serde_json::Value;
 
+use super::backend::{BackendError, CodeFacts, Snapshot};
 use super::error::ApiError;
-use super::module::{CodeFacts, ModuleError, ModuleSnapshot};
 
 /// Most KIs one `outCheck`, `cis/check`, `sell` or `return` request may carry (design.md §5).
 pub const MAX_KIS: usize = 1000;
@@ -108,7 +108,7 @@ pub fn to_ki(sent: &str) -> Result<Ki, String> {
 }
 
 /// The readiness gate of checks: only `ready` answers (protocol.md §3.4).
-pub fn require_ready(snapshot: &ModuleSnapshot) -> Result<(), ApiError> {
+pub fn require_ready(snapshot: &Snapshot) -> Result<(), ApiError> {
     match snapshot.state {
         ModuleState::Ready => Ok(()),
         ModuleState::SyncError => Err(ApiError::sync_stale()),
@@ -157,11 +157,11 @@ pub fn module_code(
 }
 
 /// A failure below the API as an HTTP error.
-pub fn module_error(err: ModuleError) -> ApiError {
+pub fn module_error(err: BackendError) -> ApiError {
     match err {
-        ModuleError::Conflict(text) => ApiError::new(axum::http::StatusCode::CONFLICT, text),
-        ModuleError::Upstream(text) => ApiError::new(axum::http::StatusCode::BAD_GATEWAY, text),
-        ModuleError::Internal(text) => ApiError::internal(text),
+        BackendError::Conflict(text) => ApiError::new(axum::http::StatusCode::CONFLICT, text),
+        BackendError::Upstream(text) => ApiError::new(axum::http::StatusCode::BAD_GATEWAY, text),
+        BackendError::Internal(text) => ApiError::internal(text),
     }
 }
 

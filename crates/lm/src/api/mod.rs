@@ -7,11 +7,11 @@
 //! * [`v2`], [`v1`], [`sold`] — the handlers; [`check`] — answers to checks.
 
 pub mod auth;
+pub mod backend;
 pub mod body;
 pub mod check;
 pub mod clients;
 pub mod error;
-pub mod module;
 mod server;
 pub mod sold;
 pub mod v1;
@@ -31,9 +31,9 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
 pub use auth::{Auth, Scheme, StoredCredentials};
+pub use backend::{Backend, BackendError, CodeFacts, DbReport, Snapshot};
 pub use clients::{ClientSnapshot, ClientStats};
 pub use error::ApiError;
-pub use module::{CodeFacts, DbReport, Module, ModuleError, ModuleSnapshot};
 pub use server::{ServeConfig, ServeError, serve};
 
 /// Header naming the till (its fiscal drive number).
@@ -43,7 +43,7 @@ pub const CLIENT_ID_HEADER: &str = "x-clientid";
 #[derive(Debug)]
 pub struct ApiState<M> {
     /// Store, sync and lifecycle behind the API.
-    pub module: M,
+    pub backend: M,
     /// Credentials and tokens.
     pub auth: Auth,
     /// Per-till counters.
@@ -56,9 +56,9 @@ pub struct ApiState<M> {
 
 impl<M> ApiState<M> {
     /// State with the default version string and a 10 s request timeout.
-    pub fn new(module: M, auth: Auth) -> ApiState<M> {
+    pub fn new(backend: M, auth: Auth) -> ApiState<M> {
         ApiState {
-            module,
+            backend,
             auth,
             clients: ClientStats::default(),
             software_version: software_version(),
@@ -81,7 +81,7 @@ pub struct Client {
 }
 
 /// Every route of protocol.md §3.
-pub fn router<M: Module>(state: Arc<ApiState<M>>) -> Router {
+pub fn router<M: Backend>(state: Arc<ApiState<M>>) -> Router {
     let open = Router::new()
         .route("/api/v1/status", get(v1::status::<M>))
         .route("/api/v2/status", get(v2::status::<M>));
@@ -130,7 +130,7 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     ApiError::method_not_allowed(method.as_str(), uri.path())
 }
 
-async fn require_basic<M: Module>(
+async fn require_basic<M: Backend>(
     State(state): State<Arc<ApiState<M>>>,
     headers: HeaderMap,
     request: Request,
@@ -142,7 +142,7 @@ async fn require_basic<M: Module>(
     }
 }
 
-async fn require_basic_or_token<M: Module>(
+async fn require_basic_or_token<M: Backend>(
     State(state): State<Arc<ApiState<M>>>,
     headers: HeaderMap,
     request: Request,
@@ -155,7 +155,7 @@ async fn require_basic_or_token<M: Module>(
 }
 
 /// Outermost layer: names the till, opens the request's span, bounds the time, counts.
-async fn observe<M: Module>(
+async fn observe<M: Backend>(
     State(state): State<Arc<ApiState<M>>>,
     mut request: Request,
     next: Next,

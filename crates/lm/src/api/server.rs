@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{ApiState, Module, router};
+use super::{ApiState, Backend, router};
 
 /// Connection-level limits.
 #[derive(Debug, Clone, Copy)]
@@ -45,7 +45,7 @@ pub enum ServeError {
 }
 
 /// Serves the API on `listener` until `shutdown` is cancelled, then lets open requests finish.
-pub async fn serve<M: Module>(
+pub async fn serve<M: Backend>(
     state: Arc<ApiState<M>>,
     listener: TcpListener,
     config: ServeConfig,

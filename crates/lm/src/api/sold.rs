@@ -11,10 +11,10 @@ use protocol::lm::{CisOutcome, CisOutcomes, SoldPage};
 use serde_json::Value;
 
 use super::ApiState;
+use super::backend::Backend;
 use super::body::{JsonBody, QueryPairs, RawQuery};
 use super::check;
 use super::error::ApiError;
-use super::module::Module;
 
 /// Default page size of `cis/sold`.
 pub const DEFAULT_LIMIT: u64 = 100;
@@ -23,35 +23,35 @@ pub const MAX_LIMIT: u64 = 1000;
 
 /// `POST /api/v2/cis/sell` → 201 `{"results": [{"success", "cis"}]}`; `success` is false for a
 /// KI that was already recorded.
-pub async fn sell<M: Module>(
+pub async fn sell<M: Backend>(
     State(state): State<Arc<ApiState<M>>>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<(StatusCode, Json<CisOutcomes>), ApiError> {
     let kis = kis_of(&body)?;
     let mut results = Vec::with_capacity(kis.len());
     for ki in kis {
-        let success = state.module.sell(&ki).map_err(check::module_error)?;
+        let success = state.backend.sell(&ki).map_err(check::module_error)?;
         results.push(CisOutcome { success, cis: ki });
     }
     Ok((StatusCode::CREATED, Json(CisOutcomes { results })))
 }
 
 /// `POST /api/v2/cis/return` → 200; `success` is false for a KI that was not recorded.
-pub async fn give_back<M: Module>(
+pub async fn give_back<M: Backend>(
     State(state): State<Arc<ApiState<M>>>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<CisOutcomes>, ApiError> {
     let kis = kis_of(&body)?;
     let mut results = Vec::with_capacity(kis.len());
     for ki in kis {
-        let success = state.module.unsell(&ki).map_err(check::module_error)?;
+        let success = state.backend.unsell(&ki).map_err(check::module_error)?;
         results.push(CisOutcome { success, cis: ki });
     }
     Ok(Json(CisOutcomes { results }))
 }
 
 /// `GET /api/v2/cis/sold?skip=&limit=`: `skip` default 0, `limit` 0…1000, default 100.
-pub async fn page<M: Module>(
+pub async fn page<M: Backend>(
     State(state): State<Arc<ApiState<M>>>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<SoldPage>, ApiError> {
@@ -64,7 +64,7 @@ pub async fn page<M: Module>(
         )));
     }
     let (total_count, cis_list) = state
-        .module
+        .backend
         .sold_page(skip, limit)
         .map_err(check::module_error)?;
     Ok(Json(SoldPage {

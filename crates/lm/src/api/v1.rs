@@ -10,10 +10,10 @@ use axum::{Extension, Json};
 use protocol::lm::{Counter, OutCheckV1Response, ReplicationState, Status};
 use serde_json::Value;
 
+use super::backend::{Backend, Snapshot};
 use super::body::{JsonBody, QueryPairs, RawQuery};
 use super::check::{self, Generation, Requested};
 use super::error::ApiError;
-use super::module::{Module, ModuleSnapshot};
 use super::v2::status_common;
 use super::{ApiState, Client};
 
@@ -21,16 +21,16 @@ use super::{ApiState, Client};
 const V1_DATABASES: [&str; 4] = ["cis", "blocked_series", "blocked_gtin", "blocked_cis"];
 
 /// `GET /api/v1/status`.
-pub async fn status<M: Module>(
+pub async fn status<M: Backend>(
     State(state): State<Arc<ApiState<M>>>,
 ) -> Result<Json<Status>, ApiError> {
-    let snapshot = state.module.snapshot().map_err(check::module_error)?;
+    let snapshot = state.backend.snapshot().map_err(check::module_error)?;
     Ok(Json(status_v1(&snapshot, &state.software_version)))
 }
 
 /// The v1 `status`: `requiresDownload` (a full pull of some list is still pending) and
 /// `replicationStatus.<db>.{localDocCount, serverDocCount, timeLag}`.
-pub fn status_v1(snapshot: &ModuleSnapshot, version: &str) -> Status {
+pub fn status_v1(snapshot: &Snapshot, version: &str) -> Status {
     let mut status = status_common(snapshot, version);
     let configured = !snapshot.inst.is_empty();
     status.requires_download = Some(!configured || snapshot.dbs.iter().any(|db| !db.pulled));
@@ -64,7 +64,7 @@ pub fn status_v1(snapshot: &ModuleSnapshot, version: &str) -> Status {
 }
 
 /// `GET /api/v1/cis/check?cis=` and `GET /api/v1/cis/outCheck?cis=`.
-pub async fn check_get<M: Module>(
+pub async fn check_get<M: Backend>(
     State(state): State<Arc<ApiState<M>>>,
     Extension(client): Extension<Client>,
     RawQuery(query): RawQuery,
@@ -91,7 +91,7 @@ pub async fn check_get<M: Module>(
 }
 
 /// `POST /api/v1/cis/check` and `POST /api/v1/cis/outCheck` with `{"cis_list": [...]}`.
-pub async fn check_post<M: Module>(
+pub async fn check_post<M: Backend>(
     State(state): State<Arc<ApiState<M>>>,
     Extension(client): Extension<Client>,
     JsonBody(body): JsonBody<Value>,
@@ -101,7 +101,7 @@ pub async fn check_post<M: Module>(
 }
 
 /// One flat answer for every requested KI; a KI that is not a marking code fails the request.
-fn answer<M: Module>(
+fn answer<M: Backend>(
     state: &ApiState<M>,
     client: &Client,
     requested: &[Requested],
@@ -112,12 +112,12 @@ fn answer<M: Module>(
             .map_err(|reason| ApiError::bad_request(format!("cis_list[{index}]: {reason}")))?;
         kis.push((ki, item.pg));
     }
-    let snapshot = state.module.snapshot().map_err(check::module_error)?;
+    let snapshot = state.backend.snapshot().map_err(check::module_error)?;
     check::require_ready(&snapshot)?;
     let mut codes = Vec::with_capacity(kis.len());
     for (ki, pg) in &kis {
         let facts = state
-            .module
+            .backend
             .facts(&ki.ki, &ki.gtin)
             .map_err(check::module_error)?;
         codes.push(check::module_code(
@@ -137,7 +137,7 @@ fn answer<M: Module>(
         description: "ok".to_owned(),
         codes: Some(codes),
         req_id: uuid::Uuid::new_v4().to_string(),
-        req_timestamp: i64::try_from(state.module.now_ms()).unwrap_or(i64::MAX),
+        req_timestamp: i64::try_from(state.backend.now_ms()).unwrap_or(i64::MAX),
         inst: snapshot.inst,
         version: Some(snapshot.db_version),
     })

@@ -10,10 +10,10 @@ use protocol::lm::{CheckResult, DbState, GreyListRequest, InitRequest, OutCheckR
 use serde::Serialize;
 use serde_json::Value;
 
+use super::backend::{Backend, Snapshot};
 use super::body::JsonBody;
 use super::check::{self, Generation};
 use super::error::ApiError;
-use super::module::{Module, ModuleSnapshot};
 use super::{ApiState, Client};
 
 /// Body of `init` and `greyList` answers: the guide documents a bare 200; a JSON body keeps
@@ -30,15 +30,15 @@ const DONE: Done = Done {
 };
 
 /// `GET /api/v2/status`.
-pub async fn status<M: Module>(
+pub async fn status<M: Backend>(
     State(state): State<Arc<ApiState<M>>>,
 ) -> Result<Json<Status>, ApiError> {
-    let snapshot = state.module.snapshot().map_err(check::module_error)?;
+    let snapshot = state.backend.snapshot().map_err(check::module_error)?;
     Ok(Json(status_v2(&snapshot, &state.software_version)))
 }
 
 /// The v2 `status` of a snapshot: `dbState` only after initialisation.
-pub fn status_v2(snapshot: &ModuleSnapshot, version: &str) -> Status {
+pub fn status_v2(snapshot: &Snapshot, version: &str) -> Status {
     let mut status = status_common(snapshot, version);
     if !snapshot.inst.is_empty() {
         let db_state: BTreeMap<String, DbState> = snapshot
@@ -59,7 +59,7 @@ pub fn status_v2(snapshot: &ModuleSnapshot, version: &str) -> Status {
 }
 
 /// The fields v1 and v2 share.
-pub fn status_common(snapshot: &ModuleSnapshot, version: &str) -> Status {
+pub fn status_common(snapshot: &Snapshot, version: &str) -> Status {
     Status {
         version: version.to_owned(),
         status: snapshot.state.clone(),
@@ -79,7 +79,7 @@ pub fn status_common(snapshot: &ModuleSnapshot, version: &str) -> Status {
 }
 
 /// `POST /api/v{1,2}/init`.
-pub async fn init<M: Module>(
+pub async fn init<M: Backend>(
     State(state): State<Arc<ApiState<M>>>,
     JsonBody(request): JsonBody<InitRequest>,
 ) -> Result<Json<Done>, ApiError> {
@@ -89,7 +89,7 @@ pub async fn init<M: Module>(
         ));
     }
     state
-        .module
+        .backend
         .init(
             request.token,
             request.clear_sold.unwrap_or(false),
@@ -101,12 +101,12 @@ pub async fn init<M: Module>(
 }
 
 /// `POST /api/v2/greyList`.
-pub async fn grey_list<M: Module>(
+pub async fn grey_list<M: Backend>(
     State(state): State<Arc<ApiState<M>>>,
     JsonBody(request): JsonBody<GreyListRequest>,
 ) -> Result<Json<Done>, ApiError> {
     state
-        .module
+        .backend
         .set_grey_mode(request.enable_grey_list)
         .await
         .map_err(check::module_error)?;
@@ -114,15 +114,15 @@ pub async fn grey_list<M: Module>(
 }
 
 /// `POST /api/v2/cis/outCheck`: one `results[]` element per KI, each with its own `reqId`.
-pub async fn out_check<M: Module>(
+pub async fn out_check<M: Backend>(
     State(state): State<Arc<ApiState<M>>>,
     Extension(client): Extension<Client>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<OutCheckResponse>, ApiError> {
     let requested = check::parse_cis_list(&body)?;
-    let snapshot = state.module.snapshot().map_err(check::module_error)?;
+    let snapshot = state.backend.snapshot().map_err(check::module_error)?;
     check::require_ready(&snapshot)?;
-    let now = i64::try_from(state.module.now_ms()).unwrap_or(i64::MAX);
+    let now = i64::try_from(state.backend.now_ms()).unwrap_or(i64::MAX);
     let mut results = Vec::with_capacity(requested.len());
     for (index, item) in requested.iter().enumerate() {
         let base = CheckResult {
@@ -137,7 +137,7 @@ pub async fn out_check<M: Module>(
         let result = match check::to_ki(&item.cis) {
             Ok(ki) => {
                 let facts = state
-                    .module
+                    .backend
                     .facts(&ki.ki, &ki.gtin)
                     .map_err(check::module_error)?;
                 let code =

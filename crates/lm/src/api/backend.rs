@@ -8,7 +8,7 @@ use protocol::lm::{ModuleState, OperationMode};
 
 /// A failure below the API: the store cannot be read or written, init was refused, …
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ModuleError {
+pub enum BackendError {
     /// The request cannot be carried out in this state (e.g. init while initialising); 409.
     #[error("{0}")]
     Conflict(String),
@@ -37,7 +37,7 @@ pub struct DbReport {
 
 /// Everything `status` answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModuleSnapshot {
+pub struct Snapshot {
     pub state: ModuleState,
     pub mode: OperationMode,
     /// Empty strings before the first init.
@@ -71,26 +71,26 @@ pub struct CodeFacts {
 
 /// The module as the API sees it. Store calls are microseconds and run inline; `init` and
 /// `greyList` may talk to the operator and are async.
-pub trait Module: Send + Sync + 'static {
+pub trait Backend: Send + Sync + 'static {
     /// Current time, Unix ms (injected in tests).
     fn now_ms(&self) -> u64;
     /// The state for `status` and the readiness gate of checks.
-    fn snapshot(&self) -> Result<ModuleSnapshot, ModuleError>;
+    fn snapshot(&self) -> Result<Snapshot, BackendError>;
     /// Looks one KI (with its 14-digit GTIN) up in every list and the sold DB.
-    fn facts(&self, ki: &str, gtin: &str) -> Result<CodeFacts, ModuleError>;
+    fn facts(&self, ki: &str, gtin: &str) -> Result<CodeFacts, BackendError>;
     /// Records a sale; false when the KI was already recorded.
-    fn sell(&self, ki: &str) -> Result<bool, ModuleError>;
+    fn sell(&self, ki: &str) -> Result<bool, BackendError>;
     /// Forgets a sale; false when the KI was not recorded.
-    fn unsell(&self, ki: &str) -> Result<bool, ModuleError>;
+    fn unsell(&self, ki: &str) -> Result<bool, BackendError>;
     /// A page of the sold DB in KI order and the total count.
-    fn sold_page(&self, skip: u64, limit: u64) -> Result<(u64, Vec<String>), ModuleError>;
+    fn sold_page(&self, skip: u64, limit: u64) -> Result<(u64, Vec<String>), BackendError>;
     /// `init`: register with the operator's token and start the first sync.
     fn init(
         &self,
         token: String,
         clear_sold: bool,
         grey_mode: bool,
-    ) -> impl Future<Output = Result<(), ModuleError>> + Send;
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
     /// `greyList`: switch grey-GTIN mode (re-syncs the lists it changes).
-    fn set_grey_mode(&self, enable: bool) -> impl Future<Output = Result<(), ModuleError>> + Send;
+    fn set_grey_mode(&self, enable: bool) -> impl Future<Output = Result<(), BackendError>> + Send;
 }

@@ -1,0 +1,203 @@
+//! Starting the real API server on 127.0.0.1:0 and talking to it over real sockets.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use base64::Engine;
+use lm::api::{ApiState, Auth, Backend, BackendError, CodeFacts, ServeConfig, Snapshot, serve};
+use protocol::lm::{ModuleState, OperationMode};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// A running server.
+pub struct Server<B: Backend> {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub state: Arc<ApiState<B>>,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Timeouts short enough that the slow-request tests end quickly.
+pub fn quick_serve_config() -> ServeConfig {
+    ServeConfig {
+        max_connections: 64,
+        header_timeout: Duration::from_millis(500),
+    }
+}
+
+pub async fn start<B: Backend>(backend: B, auth: Auth) -> Server<B> {
+    let mut state = ApiState::new(backend, auth);
+    state.request_timeout = Duration::from_millis(500);
+    start_with(Arc::new(state), quick_serve_config()).await
+}
+
+pub async fn start_with<B: Backend>(state: Arc<ApiState<B>>, config: ServeConfig) -> Server<B> {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn({
+        let state = state.clone();
+        let shutdown = shutdown.clone();
+        async move {
+            serve(state, listener, config, shutdown)
+                .await
+                .expect("serve");
+        }
+    });
+    Server {
+        addr,
+        base: format!("http://{addr}"),
+        state,
+        http: http_client(),
+        shutdown,
+        task: Some(task),
+    }
+}
+
+/// A plain-HTTP client (reqwest is built without a TLS provider of its own).
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+impl<B: Backend> Server<B> {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the server and waits for open requests to finish.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task");
+        }
+    }
+}
+
+impl<B: Backend> Drop for Server<B> {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub fn basic(login: &str, password: &str) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{login}:{password}"));
+    format!("Basic {encoded}")
+}
+
+pub fn admin() -> String {
+    basic("admin", "admin")
+}
+
+/// Status and JSON body of a response; fails the test on a non-JSON body.
+pub async fn json_of(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let value = serde_json::from_str(&text)
+        .unwrap_or_else(|err| panic!("status {status}: body is not JSON ({err}): {text:?}"));
+    (status, value)
+}
+
+/// Asserts the error shape `{"code": status, "description": non-empty}`.
+pub fn assert_error(status: u16, body: &Value, expected: u16) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["code"], expected, "{body}");
+    let description = body["description"]
+        .as_str()
+        .expect("description is a string");
+    assert!(!description.is_empty());
+}
+
+/// Test double of the module behind the API: a fixed status, fixed lists, an in-memory sold
+/// set. For tests of the HTTP layer itself (errors, auth); answers from the real store and
+/// lifecycle are tested with `lm::Module` in `node.rs`.
+#[derive(Debug)]
+pub struct FakeBackend {
+    pub state: Mutex<ModuleState>,
+    pub blocked: BTreeSet<String>,
+    pub sold: Mutex<BTreeSet<String>>,
+    /// `facts` panics for this KI (tests the panic guard).
+    pub panic_on: Option<String>,
+}
+
+impl FakeBackend {
+    pub fn ready() -> FakeBackend {
+        FakeBackend {
+            state: Mutex::new(ModuleState::Ready),
+            blocked: BTreeSet::new(),
+            sold: Mutex::new(BTreeSet::new()),
+            panic_on: None,
+        }
+    }
+
+    pub fn set_state(&self, state: ModuleState) {
+        *self.state.lock().unwrap() = state;
+    }
+}
+
+impl Backend for FakeBackend {
+    fn now_ms(&self) -> u64 {
+        1_775_204_403_800
+    }
+
+    fn snapshot(&self) -> Result<Snapshot, BackendError> {
+        Ok(Snapshot {
+            state: self.state.lock().unwrap().clone(),
+            mode: OperationMode::Active,
+            inst: "fake-inst".into(),
+            inn: "7731376812".into(),
+            service_url: "http://127.0.0.1:1".into(),
+            db_version: "fake-version".into(),
+            last_sync: 1,
+            last_update: 1,
+            grey_mode: false,
+            dbs: Vec::new(),
+        })
+    }
+
+    fn facts(&self, ki: &str, _gtin: &str) -> Result<CodeFacts, BackendError> {
+        if self.panic_on.as_deref() == Some(ki) {
+            panic!("test double told to panic");
+        }
+        Ok(CodeFacts {
+            ki_blocked: self.blocked.contains(ki),
+            sold: self.sold.lock().unwrap().contains(ki),
+            ..CodeFacts::default()
+        })
+    }
+
+    fn sell(&self, ki: &str) -> Result<bool, BackendError> {
+        Ok(self.sold.lock().unwrap().insert(ki.to_owned()))
+    }
+
+    fn unsell(&self, ki: &str) -> Result<bool, BackendError> {
+        Ok(self.sold.lock().unwrap().remove(ki))
+    }
+
+    fn sold_page(&self, skip: u64, limit: u64) -> Result<(u64, Vec<String>), BackendError> {
+        let sold = self.sold.lock().unwrap();
+        let page = sold
+            .iter()
+            .skip(skip as usize)
+            .take(limit as usize)
+            .cloned()
+            .collect();
+        Ok((sold.len() as u64, page))
+    }
+
+    async fn init(&self, _token: String, _clear: bool, _grey: bool) -> Result<(), BackendError> {
+        Err(BackendError::Upstream(
+            "the test double does not register".into(),
+        ))
+    }
+
+    async fn set_grey_mode(&self, _enable: bool) -> Result<(), BackendError> {
+        Ok(())
+    }
+}
