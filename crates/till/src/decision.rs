@@ -177,7 +177,14 @@ pub fn decide_offline(code_answer: &ModuleCode, sale: &Sale<'_>) -> Verdict {
     }
     // The module sends `mrp` for NCP only and `smp` for every code (LM 2.6): `prices` applies
     // each only in its group.
-    prices(&mut v, sale, code_answer.mrp.flatten(), code_answer.smp, None, false);
+    prices(
+        &mut v,
+        sale,
+        code_answer.mrp.flatten(),
+        code_answer.smp,
+        None,
+        false,
+    );
     v
 }
 
