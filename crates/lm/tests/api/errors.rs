@@ -322,7 +322,12 @@ async fn sold_query_errors() {
 async fn shutdown_stops_listening_and_closes_idle_keep_alive_connections() {
     let server = start(FakeBackend::ready(), Auth::new(None, vec![])).await;
     let addr = server.addr;
-    let response = server.http.get(server.url("/api/v2/status")).send().await.unwrap();
+    let response = server
+        .http
+        .get(server.url("/api/v2/status"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     // The client keeps that connection alive; stop() must not wait for it forever.
     tokio::time::timeout(Duration::from_secs(30), server.stop())
