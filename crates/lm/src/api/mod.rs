@@ -12,6 +12,7 @@ pub mod body;
 pub mod check;
 pub mod clients;
 pub mod error;
+mod live;
 mod server;
 pub mod sold;
 pub mod v1;
@@ -34,6 +35,7 @@ pub use auth::{Auth, Scheme, StoredCredentials};
 pub use backend::{Backend, BackendError, CodeFacts, DbReport, Snapshot};
 pub use clients::{ClientSnapshot, ClientStats};
 pub use error::ApiError;
+pub use live::{RunError, ServiceConfig, run, run_module};
 pub use server::{ServeConfig, ServeError, serve};
 
 /// Header naming the till (its fiscal drive number).
