@@ -1,8 +1,14 @@
 //! `znak lm`: the local module.
 //!
+//! `znak lm serve --listen 127.0.0.1:5995 --data DIR [--config FILE]` runs the module: the API
+//! v1/v2 and the sync engine. `znak lm passwd --data DIR` sets the API login and password
+//! (stored as an argon2id hash in DIR/credentials.toml; the password is read from stdin).
+//!
 //! `znak lm sync --data DIR --service URL --token T` registers (unless the data directory
 //! already holds a registration), syncs every list until the module is `ready`, prints the
 //! status as JSON and exits. Killed at any moment, the next run resumes from the checkpoints.
+
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +30,10 @@ pub struct Args {
 enum LmCommand {
     /// Register (if needed) and sync every list until the module is ready, then exit.
     Sync(SyncArgs),
+    /// Run the module: API v1/v2 on --listen plus the sync engine, until Ctrl-C.
+    Serve(serve::ServeArgs),
+    /// Set the API login and password (the password is read from stdin).
+    Passwd(serve::PasswdArgs),
 }
 
 #[derive(ClapArgs)]
@@ -56,6 +66,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match args.command {
         LmCommand::Sync(args) => runtime.block_on(sync(args)),
+        LmCommand::Serve(args) => runtime.block_on(serve::serve(args)),
+        LmCommand::Passwd(args) => serve::passwd(args),
     }
 }
 
