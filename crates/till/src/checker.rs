@@ -172,8 +172,14 @@ impl Checker {
                 tracing::warn!(%host, %err, "blocked CDN host failed its probe; 15 more minutes");
             }
             let now = self.now();
+            let emergency = latency == Err(ServiceError::Emergency);
             let latency = latency.ok();
-            self.update_state(|s| s.probe_result(&host, latency, now));
+            self.update_state(|s| {
+                s.probe_result(&host, latency, now);
+                if emergency {
+                    s.enter_emergency(now);
+                }
+            });
         }
     }
 

@@ -1,6 +1,6 @@
 //! The CDN state shared by every till process on the machine: one JSON file, changed under an
-//! exclusive lock on a sibling `.lock` file and replaced atomically (write + rename), so ten
-//! tills do not each rediscover a dead host and a crash never leaves half a file.
+//! exclusive lock on a sibling `.lock` file and replaced by write + rename, so ten tills do not
+//! each rediscover a dead host and no reader ever sees half a file.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -97,9 +97,10 @@ impl SharedState {
         };
         let tmp = self.path.with_extension("tmp");
         let bytes = serde_json::to_vec_pretty(state).map_err(|e| io(e.into()))?;
+        // No fsync: this is a cache on the check path. The rename keeps readers from seeing half
+        // a file; after a power loss a damaged file is replaced by a fresh state.
         let mut file = File::create(&tmp).map_err(io)?;
         file.write_all(&bytes).map_err(io)?;
-        file.sync_all().map_err(io)?;
         fs::rename(&tmp, &self.path).map_err(io)
     }
 }

@@ -215,3 +215,53 @@ async fn failover_follows_the_fault_knobs() {
     let answer: &Value = outcome.online.answer.as_ref().expect("raw answer");
     assert!(answer["reqId"].is_string());
 }
+
+mod doubles;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_cut_mid_session_gives_offline_decisions_and_module_sold_wins() {
+    let emu = emulator(1).await;
+    let module = doubles::module().await;
+    let ki = marking::ki(case(5)).expect("ki");
+    module.always(doubles::Reply::json(200, doubles::module_ok(&ki, false)));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "token = \"{}\"\ninfo_url = \"{}\"\nstate_file = {:?}\n[module]\nurl = \"{}\"\n",
+        emu.token,
+        emu.main,
+        dir.path().join("cut.json"),
+        module.url
+    );
+    let checker = Checker::new(TillConfig::from_toml(&text).expect("config")).expect("checker");
+    checker.refresh_hosts().await.expect("cdn/info");
+
+    // Case 5 is blocked online; the module (double) knows nothing against it.
+    let online = check(&checker, 5, None).await;
+    assert_eq!(
+        (online.decision, online.source),
+        (Decision::Forbid, Source::Online)
+    );
+    emu.admin.fault(1, "refuse", None).await.expect("link cut");
+    let offline = check(&checker, 5, None).await;
+    assert_eq!(
+        (offline.decision, offline.source),
+        (Decision::Allow, Source::Offline)
+    );
+    let tag = offline.tag1265.as_deref().unwrap_or_default();
+    assert!(tag.contains("&Inst=") && tag.contains("&Ver="), "{tag}");
+
+    // Link back, module says sold: the module wins over the online answer.
+    emu.admin.fault(1, "off", None).await.expect("link back");
+    let ki3 = marking::ki(case(3)).expect("ki");
+    module.always(doubles::Reply::json(200, doubles::module_ok(&ki3, true)));
+    // Case 3 alone is allowed online (gray zone); the module's sold DB forbids it.
+    let request = CheckRequest {
+        km: case(3).into(),
+        price: Some(177_000),
+        pg: None,
+    };
+    let outcome = checker.check(request).await.expect("checks");
+    assert_eq!(outcome.source, Source::Online);
+    assert_eq!(outcome.decision, Decision::Forbid);
+    assert_eq!(outcome.reasons[0].code, "repeat_sale");
+}
