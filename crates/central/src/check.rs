@@ -94,11 +94,14 @@ fn check_one(
     info.is_blocked = Some(blocked);
     info.ogvs = blocked.then_some(ogvs).filter(|o| !o.is_empty());
 
-    let prices = store.doc(Db::MinPrice, &gtin)?.filter(|d| !d.deleted);
+    let prices = store
+        .doc(Db::MinPrice, &gtin)?
+        .filter(|d| !d.deleted)
+        .map(|d| d.doc());
     let price = |field: &str| {
         prices
             .as_ref()
-            .and_then(|d| d.doc.get(field))
+            .and_then(|d| d.get(field))
             .and_then(Value::as_u64)
     };
     match pg {
@@ -120,8 +123,8 @@ fn blocking(store: &Store, ki: &str, gtin: &str) -> Result<(bool, Vec<String>), 
     for (db, id) in [(Db::BlockedCis, ki), (Db::BlockedGtin, gtin)] {
         if let Some(doc) = store.doc(db, id)?.filter(|d| !d.deleted) {
             blocked = true;
+            let doc = doc.doc();
             let listed = doc
-                .doc
                 .get("ogvs")
                 .and_then(Value::as_array)
                 .into_iter()

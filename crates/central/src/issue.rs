@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::derive;
 use crate::store::{CodeRecord, PackageKind, Status};
 
-/// Characters of generated serials: the GS1 set 82 (with the awkward ones real codes carry).
+/// The 80 characters of generated serials: GS1 set 82 without `(` and `)`, keeping the awkward
+/// ones real codes carry (`"`, `%`, `&`, `<`, …).
 const SERIAL: &[u8] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!\"%&'*+-./_,:;=<>?";
 
@@ -136,7 +137,18 @@ pub fn generate(
     now_ms: i64,
     rng: &mut impl Rng,
 ) -> Vec<Issued> {
-    let shape = shape(spec);
+    generate_as(seed, &shape(spec), spec, gtin, count, now_ms, rng)
+}
+
+fn generate_as(
+    seed: u64,
+    shape: &Shape,
+    spec: &IssueSpec,
+    gtin: &str,
+    count: usize,
+    now_ms: i64,
+    rng: &mut impl Rng,
+) -> Vec<Issued> {
     let record = CodeRecord {
         pg: spec.pg,
         status: spec.status,
@@ -158,8 +170,11 @@ pub fn generate(
     };
     let mut out = Vec::with_capacity(count);
     let mut serial = String::new();
-    for _ in 0..count {
-        let (km, ki) = match shape {
+    // Short serials can repeat within a big batch; every KI of a batch is distinct.
+    let mut seen: std::collections::HashSet<String> =
+        std::collections::HashSet::with_capacity(count);
+    while out.len() < count {
+        let (km, ki) = match *shape {
             Shape::Pack { mrp } => {
                 random_serial(rng, 7, &mut serial);
                 let ki = format!("{gtin}{serial}");
@@ -190,11 +205,13 @@ pub fn generate(
                 (km, ki)
             }
         };
-        out.push(Issued {
-            km,
-            ki,
-            record: record.clone(),
-        });
+        if seen.insert(ki.clone()) {
+            out.push(Issued {
+                km,
+                ki,
+                record: record.clone(),
+            });
+        }
     }
     out
 }
@@ -267,6 +284,26 @@ mod tests {
         let parsed = MarkingCode::parse(&code.km).expect("parses");
         assert_eq!(parsed.value_of("8005"), Some("199000"));
         assert_eq!(code.record.package_quantity, Some(10));
+    }
+
+    #[test]
+    fn a_batch_never_repeats_a_ki() {
+        // One-character serials: 80 possible, so 80 random draws repeat without the check.
+        let spec = IssueSpec {
+            pg: 8,
+            count: 80,
+            ..IssueSpec::default()
+        };
+        let shape = Shape::Gs1 {
+            serial: 1,
+            mrp: None,
+            signature: None,
+        };
+        let mut rng = rand::rng();
+        let codes = generate_as(1, &shape, &spec, "04670540176099", 80, 0, &mut rng);
+        assert_eq!(codes.len(), 80);
+        let kis: std::collections::HashSet<_> = codes.iter().map(|c| c.ki.clone()).collect();
+        assert_eq!(kis.len(), 80);
     }
 
     #[test]

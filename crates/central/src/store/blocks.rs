@@ -70,33 +70,39 @@ impl Store {
     }
 
     /// Stores issued codes and, with `block = Some(ogvs)`, blocks them, in one transaction.
-    /// Returns the KIs that already existed (left unchanged).
+    /// Returns the KIs that already existed (left unchanged). Keys are written in sorted order:
+    /// neighbouring keys share B-tree pages, so a big batch rewrites far fewer pages.
     pub fn issue_codes(
         &self,
         codes: &[(String, CodeRecord)],
         gtin: &str,
         block: Option<Option<&[String]>>,
     ) -> Result<Vec<String>, StoreError> {
+        let mut order: Vec<&(String, CodeRecord)> = codes.iter().collect();
+        order.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let tx = self.database().begin_write()?;
         let mut existing = Vec::new();
+        let mut fresh = Vec::with_capacity(codes.len());
         {
             let mut table = tx.open_table(CODES)?;
-            for (ki, record) in codes {
+            // A batch usually shares one record: encode it once.
+            let mut encoded: Option<(&CodeRecord, Vec<u8>)> = None;
+            for (ki, record) in order {
                 if table.get(ki.as_str())?.is_some() {
                     existing.push(ki.clone());
                     continue;
                 }
-                table.insert(ki.as_str(), encode_json(record).as_slice())?;
+                let bytes = match &encoded {
+                    Some((last, bytes)) if *last == record => bytes,
+                    _ => &encoded.insert((record, encode_json(record))).1,
+                };
+                table.insert(ki.as_str(), bytes.as_slice())?;
+                fresh.push((ki.clone(), gtin.to_string()));
             }
         }
         let mut published = Vec::new();
         if let Some(ogvs) = block {
-            let items: Vec<BlockItem> = codes
-                .iter()
-                .filter(|(ki, _)| !existing.contains(ki))
-                .map(|(ki, _)| (ki.clone(), gtin.to_string()))
-                .collect();
-            published = block_in(&tx, &items, ogvs)?.1;
+            published = block_in(&tx, &fresh, ogvs)?.1;
         }
         self.commit_lists(tx, published)?;
         Ok(existing)
@@ -122,12 +128,16 @@ fn block_in(
     items: &[BlockItem],
     ogvs: Option<&[String]>,
 ) -> Result<(usize, Published), StoreError> {
+    let mut order: Vec<&BlockItem> = items.iter().collect();
+    order.sort_unstable();
     let mut changed = 0;
     let mut cis = ListWriter::open(tx, Db::BlockedCis)?;
     let mut grey = ListWriter::open(tx, Db::GreyGtin)?;
     let mut counts = tx.open_table(GREY_COUNTS)?;
     let mut bodies: HashMap<&str, Vec<u8>> = HashMap::new();
-    for (ki, gtin) in items {
+    // GTIN → (blocked codes before this batch, added now); written back once.
+    let mut added: HashMap<&str, (u64, u64)> = HashMap::new();
+    for (ki, gtin) in order {
         let body = bodies.entry(gtin.as_str()).or_insert_with(|| {
             let doc = match ogvs {
                 Some(ogvs) => json!({"gtin": gtin, "ogvs": ogvs}),
@@ -140,13 +150,22 @@ fn block_in(
             PutOutcome::Updated => changed += 1,
             PutOutcome::Created => {
                 changed += 1;
-                let count = counts.get(gtin.as_str())?.map(|v| v.value()).unwrap_or(0);
-                counts.insert(gtin.as_str(), count + 1)?;
-                if count == 0 {
+                let entry = match added.entry(gtin.as_str()) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        let before = counts.get(gtin.as_str())?.map(|v| v.value()).unwrap_or(0);
+                        e.insert((before, 0))
+                    }
+                };
+                if entry.0 + entry.1 == 0 {
                     grey.put(gtin, b"{}")?;
                 }
+                entry.1 += 1;
             }
         }
+    }
+    for (gtin, (before, now)) in added {
+        counts.insert(gtin, before + now)?;
     }
     drop(counts);
     Ok((changed, vec![cis.finish(tx)?, grey.finish(tx)?]))

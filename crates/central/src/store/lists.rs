@@ -8,7 +8,7 @@ use redb::{ReadableDatabase, ReadableTable, Table, TableDefinition, WriteTransac
 use serde_json::{Map, Value};
 use xxhash_rust::xxh3::xxh3_128;
 
-use super::{META, Store, decode_json};
+use super::{META, Store};
 use crate::error::StoreError;
 
 /// One of the list databases.
@@ -97,6 +97,12 @@ fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
     out
 }
 
+/// Appends `text` as a JSON string literal.
+pub fn push_json_string(out: &mut String, text: &str) {
+    // Serialising a &str cannot fail.
+    out.push_str(&serde_json::to_string(text).unwrap_or_default());
+}
+
 impl<'a> Entry<'a> {
     fn decode(id: &str, raw: &'a [u8]) -> Result<Self, StoreError> {
         if raw.len() < HEADER {
@@ -136,29 +142,63 @@ pub struct DocRead {
     pub seq: u64,
     pub rev: String,
     pub deleted: bool,
-    /// The JSON body with `_id` and `_rev` (and `_deleted` for a deletion).
-    pub doc: Map<String, Value>,
+    /// The stored body: a compact JSON object without `_id`/`_rev` (`b""` for a deletion).
+    pub body: Vec<u8>,
 }
 
 impl DocRead {
     fn from_entry(id: &str, entry: &Entry<'_>) -> Result<Self, StoreError> {
-        let rev = entry.rev();
-        let mut doc = Map::new();
-        doc.insert("_id".into(), Value::String(id.into()));
-        doc.insert("_rev".into(), Value::String(rev.clone()));
-        if entry.deleted {
-            doc.insert("_deleted".into(), Value::Bool(true));
+        let body = if entry.deleted {
+            Vec::new()
         } else {
-            let body: Map<String, Value> = decode_json(id, entry.body)?;
-            doc.extend(body);
+            entry.body.to_vec()
+        };
+        if !entry.deleted && (body.first() != Some(&b'{') || body.last() != Some(&b'}')) {
+            return Err(StoreError::Corrupt {
+                key: id.into(),
+                reason: "doc body is not an object".into(),
+            });
         }
         Ok(Self {
             id: id.into(),
             seq: entry.seq,
-            rev,
+            rev: entry.rev(),
             deleted: entry.deleted,
-            doc,
+            body,
         })
+    }
+
+    /// The JSON document with `_id` and `_rev` (and `_deleted` for a deletion).
+    pub fn doc(&self) -> Map<String, Value> {
+        let mut doc = Map::new();
+        doc.insert("_id".into(), Value::String(self.id.clone()));
+        doc.insert("_rev".into(), Value::String(self.rev.clone()));
+        if self.deleted {
+            doc.insert("_deleted".into(), Value::Bool(true));
+        } else if let Ok(body) = serde_json::from_slice::<Map<String, Value>>(&self.body) {
+            doc.extend(body);
+        }
+        doc
+    }
+
+    /// Appends [`DocRead::doc`] as JSON text without building it: the feed's hot path.
+    pub fn write_doc(&self, out: &mut String) {
+        out.push_str("{\"_id\":");
+        push_json_string(out, &self.id);
+        out.push_str(",\"_rev\":\"");
+        out.push_str(&self.rev);
+        out.push('"');
+        if self.deleted {
+            out.push_str(",\"_deleted\":true}");
+            return;
+        }
+        // The body is `{...}` as we stored it (checked in from_entry).
+        let inner = &self.body[1..self.body.len() - 1];
+        if !inner.is_empty() {
+            out.push(',');
+            out.push_str(std::str::from_utf8(inner).unwrap_or_default());
+        }
+        out.push('}');
     }
 
     /// Revision generation and hash, for `_revisions`.

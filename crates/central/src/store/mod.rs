@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 pub use codes::{CodeRecord, PackageKind, Status};
-pub use lists::{ChangesPage, Db, DbStats, DocChange, DocRead, ListWriter, PutOutcome};
+pub use lists::{
+    ChangesPage, Db, DbStats, DocChange, DocRead, ListWriter, PutOutcome, push_json_string,
+};
 pub use local::LocalPut;
 
 use crate::error::StoreError;

@@ -44,9 +44,9 @@ fn changes_keep_one_row_per_doc_in_update_order() {
         .collect();
     assert_eq!(rows, vec![("a", 3, false), ("b", 4, true)]);
     assert_eq!(page.last_seq, 4);
-    assert_eq!(page.rows[0].doc["mrp"], 3);
+    assert_eq!(page.rows[0].doc()["mrp"], 3);
     assert!(page.rows[0].rev.starts_with("2-"));
-    assert_eq!(page.rows[1].doc["_deleted"], true);
+    assert_eq!(page.rows[1].doc()["_deleted"], true);
 
     let resumed = store.changes(db, 3, 100).expect("changes");
     assert_eq!(resumed.rows.len(), 1);
