@@ -170,13 +170,24 @@ fn generate_as(
     };
     let mut out = Vec::with_capacity(count);
     let mut serial = String::new();
+    // The codes of one batch share their first two serial characters (the rest is random), so
+    // a batch lands in one region of the stores' B-trees: issuing stays linear at 10^7 codes.
+    let mut batch_prefix = String::new();
+    let serial_len = match *shape {
+        Shape::Pack { .. } => 7,
+        Shape::Gs1 { serial, .. } => serial,
+    };
+    if serial_len >= 6 {
+        random_serial(rng, 2, &mut batch_prefix);
+    }
     // Short serials can repeat within a big batch; every KI of a batch is distinct.
     let mut seen: std::collections::HashSet<String> =
         std::collections::HashSet::with_capacity(count);
     while out.len() < count {
         let (km, ki) = match *shape {
             Shape::Pack { mrp } => {
-                random_serial(rng, 7, &mut serial);
+                random_serial(rng, 7 - batch_prefix.len(), &mut serial);
+                serial.insert_str(0, &batch_prefix);
                 let ki = format!("{gtin}{serial}");
                 let payload = format!("{ki}{}", marking::mrp::encode(mrp));
                 let crypto = derive(seed, "pack", &payload, 4);
@@ -187,7 +198,8 @@ fn generate_as(
                 mrp,
                 signature,
             } => {
-                random_serial(rng, len, &mut serial);
+                random_serial(rng, len - batch_prefix.len(), &mut serial);
+                serial.insert_str(0, &batch_prefix);
                 let ki = format!("01{gtin}21{serial}");
                 let mut payload = ki.clone();
                 let mut km = ki.clone();
