@@ -3,6 +3,7 @@
 mod central;
 mod check;
 mod code;
+mod demo;
 mod gateway;
 mod lm;
 
@@ -23,6 +24,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the operator emulator, a local module and a till session on loopback, and narrate.
+    Demo(demo::Args),
     /// Parse a marking code (or one per line with --stdin) and print it as JSON.
     Code(code::Args),
     /// The operator emulator: `serve` it, or drive it with `admin`.
@@ -37,8 +40,14 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The demo narrates on stdout; the fault warnings it provokes on purpose would drown it.
+    init_logging(if matches!(cli.command, Command::Demo(_)) {
+        "error"
+    } else {
+        "warn"
+    });
     let result = match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Code(args) => code::run(args),
         Command::Central(args) => central::run(*args),
         Command::Check(args) => check::run(args),
@@ -54,10 +63,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr; `RUST_LOG` overrides the default level (`warn`).
-fn init_logging() {
+/// Logs to stderr; `RUST_LOG` overrides the default level.
+fn init_logging(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
