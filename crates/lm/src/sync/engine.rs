@@ -213,16 +213,21 @@ impl Module {
         let mut last_log = now;
         let mut response = source.changes(remote, since.as_ref(), limit, None).await?;
         let mut checkpoint = state.checkpoint;
+        let commit_changes = self.shared.config.commit_changes.max(1);
+        let mut gathered: Option<Batch> = None;
         loop {
             let rows = response.results.len() as u64;
             let caught_up = match response.pending {
                 Some(pending) => pending == 0,
                 None => rows < limit,
             };
-            let batch = to_batch(db, &response, caught_up);
-            let unchanged =
-                rows == 0 && state.pulled && checkpoint.as_ref() == Some(&batch.checkpoint);
-            checkpoint = Some(batch.checkpoint.clone());
+            let batch = merge(gathered.take(), to_batch(db, &response, caught_up));
+            let unchanged = rows == 0
+                && state.pulled
+                && batch.changes.is_empty()
+                && batch.unmapped == 0
+                && checkpoint.as_ref() == Some(&batch.checkpoint);
+            let commit = caught_up || batch.changes.len() >= commit_changes;
             let next_since = response.last_seq.clone();
             let fetch_next = async {
                 if caught_up {
@@ -231,11 +236,24 @@ impl Module {
                     Some(source.changes(remote, Some(&next_since), limit, None).await)
                 }
             };
+            let to_apply = if commit && !unchanged {
+                checkpoint = Some(batch.checkpoint.clone());
+                Some(batch)
+            } else {
+                if !commit {
+                    gathered = Some(batch);
+                }
+                None
+            };
             let apply = async {
-                if unchanged {
-                    Ok(true)
-                } else {
-                    self.apply(epoch, store, batch).await
+                match to_apply {
+                    None => Ok(true),
+                    Some(batch) => {
+                        let changes = batch.changes.len();
+                        let applied = self.apply(epoch, store, batch).await;
+                        tracing::debug!(db = db.name(), changes, "batch committed");
+                        applied
+                    }
                 }
             };
             let (next, applied) = tokio::join!(fetch_next, apply);
@@ -251,7 +269,6 @@ impl Module {
                 *progress
             };
             self.notify_changed();
-            tracing::debug!(db = db.name(), rows, caught_up, "batch applied");
             if caught_up || now.saturating_sub(last_log) >= LOG_EVERY_MS {
                 last_log = now;
                 log_progress(db, &progress, caught_up);
@@ -396,6 +413,18 @@ fn to_batch(db: ListDb, response: &ChangesResponse, caught_up: bool) -> Batch {
         caught_up,
         unmapped,
     }
+}
+
+/// One transaction for pages gathered so far and the next: the later checkpoint covers both.
+fn merge(gathered: Option<Batch>, next: Batch) -> Batch {
+    let Some(mut gathered) = gathered else {
+        return next;
+    };
+    gathered.changes.extend(next.changes);
+    gathered.checkpoint = next.checkpoint;
+    gathered.caught_up = next.caught_up;
+    gathered.unmapped += next.unmapped;
+    gathered
 }
 
 fn log_progress(db: ListDb, progress: &Progress, caught_up: bool) {

@@ -239,6 +239,7 @@ pub fn config(dir: &std::path::Path, operator: &FakeOperator) -> ModuleConfig {
     let mut config = ModuleConfig::new(dir, operator.url.clone());
     config.poll = Poll::Interval(Duration::from_millis(30));
     config.batch_limit = 7;
+    config.commit_changes = 7;
     config.backoff_min = Duration::from_millis(5);
     config.backoff_max = Duration::from_millis(40);
     config
