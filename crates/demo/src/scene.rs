@@ -107,54 +107,54 @@ pub async fn run<W: Write>(out: W) -> Result<Summary, DemoError> {
 
     let milk = &codes.milk;
     t.event("online healthy:");
-    expect(
-        check(&checker, &milk[0], Some(8_900), &mut t, &mut summary).await?,
-        Decision::Allow,
-        "online",
-    )?;
-    expect(
-        check(
-            &checker,
-            &codes.blocked_beer,
-            Some(12_000),
-            &mut t,
-            &mut summary,
-        )
-        .await?,
-        Decision::Forbid,
-        "online",
-    )?;
-    expect(
-        check(
-            &checker,
-            &codes.tobacco_pack,
-            Some(12_000),
-            &mut t,
-            &mut summary,
-        )
-        .await?,
-        Decision::Forbid,
-        "online",
-    )?;
+    check(
+        &checker,
+        &milk[0],
+        Some(8_900),
+        (Decision::Allow, "online"),
+        &mut t,
+        &mut summary,
+    )
+    .await?;
+    check(
+        &checker,
+        &codes.blocked_beer,
+        Some(12_000),
+        (Decision::Forbid, "online"),
+        &mut t,
+        &mut summary,
+    )
+    .await?;
+    check(
+        &checker,
+        &codes.tobacco_pack,
+        Some(12_000),
+        (Decision::Forbid, "online"),
+        &mut t,
+        &mut summary,
+    )
+    .await?;
 
     t.event("the link to the operator is cut (every CDN host refuses connections):");
-    for host in 1..=CDN_HOSTS {
-        admin.fault(host, "refuse", None).await?;
-    }
-    let outcome = check(&checker, &milk[1], Some(8_900), &mut t, &mut summary).await?;
-    expect(outcome, Decision::Allow, "offline")?;
-    expect(
-        check(
-            &checker,
-            &codes.blocked_beer,
-            Some(12_000),
-            &mut t,
-            &mut summary,
-        )
-        .await?,
-        Decision::Forbid,
-        "offline",
-    )?;
+    fault_every_host(&admin, "refuse").await?;
+    check(
+        &checker,
+        &milk[1],
+        Some(8_900),
+        (Decision::Allow, "offline"),
+        &mut t,
+        &mut summary,
+    )
+    .await?;
+    check(
+        &checker,
+        &codes.blocked_beer,
+        Some(12_000),
+        (Decision::Forbid, "offline"),
+        &mut t,
+        &mut summary,
+    )
+    .await?;
 
     t.event(format!(
         "receipt closed; the till queues /cis/sell of {} for the module",
@@ -162,35 +162,43 @@ pub async fn run<W: Write>(out: W) -> Result<Summary, DemoError> {
     ));
     sell(&checker, &dir, &milk[1]).await?;
     t.event("the same code scanned again at another till:");
-    expect(
-        check(&checker, &milk[1], Some(8_900), &mut t, &mut summary).await?,
-        Decision::Forbid,
-        "offline",
-    )?;
+    check(
+        &checker,
+        &milk[1],
+        Some(8_900),
+        (Decision::Forbid, "offline"),
+        &mut t,
+        &mut summary,
+    )
+    .await?;
 
     t.event("CDN hosts hang instead (no answer at all): the 1.5 s deadline decides");
-    for host in 1..=CDN_HOSTS {
-        admin.fault(host, "hang", None).await?;
-    }
-    expect(
-        check(&checker, &milk[2], Some(8_900), &mut t, &mut summary).await?,
-        Decision::Allow,
-        "offline",
-    )?;
+    fault_every_host(&admin, "hang").await?;
+    check(
+        &checker,
+        &milk[2],
+        Some(8_900),
+        (Decision::Allow, "offline"),
+        &mut t,
+        &mut summary,
+    )
+    .await?;
 
     t.event("the link is back:");
-    for host in 1..=CDN_HOSTS {
-        admin.fault(host, "off", None).await?;
-    }
+    fault_every_host(&admin, "off").await?;
     checker
         .refresh_hosts()
         .await
         .map_err(|e| DemoError::Till(e.to_string()))?;
-    expect(
-        check(&checker, &milk[3], Some(8_900), &mut t, &mut summary).await?,
-        Decision::Allow,
-        "online",
-    )?;
+    check(
+        &checker,
+        &milk[3],
+        Some(8_900),
+        (Decision::Allow, "online"),
+        &mut t,
+        &mut summary,
+    )
+    .await?;
 
     summary.elapsed_ms = t.elapsed_ms();
     t.section("done");
@@ -418,14 +426,16 @@ async fn start_till(
     Checker::new(config).map_err(|e| DemoError::Till(e.to_string()))
 }
 
-/// One check, printed as a cashier and an auditor would want to see it.
+/// One check, printed as a cashier and an auditor would want to see it; the demo stops when
+/// the decision or its source is not the `expected` one.
 async fn check<W: Write>(
     checker: &Checker,
     km: &str,
     price: Option<u64>,
+    expected: (Decision, &str),
     t: &mut Timeline<W>,
     summary: &mut Summary,
-) -> Result<CheckOutcome, DemoError> {
+) -> Result<(), DemoError> {
     let outcome = checker
         .check(CheckRequest {
             km: km.to_owned(),
@@ -461,7 +471,7 @@ async fn check<W: Write>(
         Some(tag) => t.detail(format!("         tag 1265: {tag}")),
         None => t.detail("         tag 1260 left out"),
     }
-    Ok(outcome)
+    expect(outcome, expected.0, expected.1)
 }
 
 fn expect(outcome: CheckOutcome, decision: Decision, source: &str) -> Result<(), DemoError> {
@@ -474,6 +484,14 @@ fn expect(outcome: CheckOutcome, decision: Decision, source: &str) -> Result<(),
             got: format!("{:?} from {got_source}", outcome.decision),
         })
     }
+}
+
+/// Sets the same fault knob on every CDN host of the emulator.
+async fn fault_every_host(admin: &AdminClient, mode: &str) -> Result<(), DemoError> {
+    for host in 1..=CDN_HOSTS {
+        admin.fault(host, mode, None).await?;
+    }
+    Ok(())
 }
 
 /// The till's durable queue delivers the sale to the module, as after a real receipt.
