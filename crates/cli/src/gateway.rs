@@ -30,6 +30,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
+        if !args.listen.ip().is_loopback() {
+            eprintln!(
+                "znak gateway: WARNING: listening on {} (not loopback) without TLS or \
+                 authentication: anyone on the network can check and record sales",
+                args.listen
+            );
+        }
         eprintln!(
             "znak gateway: listening on http://{}",
             listener.local_addr()?
@@ -40,4 +47,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         till::gateway::run(config, listener, shutdown).await?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: super::Args,
+    }
+
+    #[test]
+    fn the_gateway_listens_on_loopback_by_default() {
+        let cli = Cli::try_parse_from(["gateway", "--config", "till.toml"]).unwrap();
+        assert!(cli.args.listen.ip().is_loopback(), "{}", cli.args.listen);
+    }
 }

@@ -146,3 +146,12 @@ pub fn passwd(args: PasswdArgs) -> anyhow::Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_module_listens_on_loopback_by_default() {
+        let address: std::net::SocketAddr = super::DEFAULT_LISTEN.parse().unwrap();
+        assert!(address.ip().is_loopback());
+    }
+}

@@ -16,6 +16,8 @@ pub struct ApiError {
     pub error_code: Option<u32>,
     /// Ask for Basic credentials (`WWW-Authenticate`), on 401 only.
     challenge: bool,
+    /// `Retry-After` in seconds, on 429 only.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -26,6 +28,7 @@ impl ApiError {
             description: description.into(),
             error_code: None,
             challenge: false,
+            retry_after: None,
         }
     }
 
@@ -39,6 +42,22 @@ impl ApiError {
         ApiError {
             challenge: true,
             ..ApiError::new(StatusCode::UNAUTHORIZED, description)
+        }
+    }
+
+    /// 429: too many refused credentials from this address; try again after `wait`.
+    pub fn too_many_attempts(wait: std::time::Duration) -> ApiError {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        ApiError {
+            retry_after: Some(seconds.max(1)),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "too many failed authorization attempts from this address; \
+                     retry in {} s with the right login and password",
+                    seconds.max(1)
+                ),
+            )
         }
     }
 
@@ -125,6 +144,11 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"znak local module\", charset=\"UTF-8\""),
             );
+        }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

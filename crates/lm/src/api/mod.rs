@@ -3,7 +3,9 @@
 //!
 //! * [`router`] — every route; unknown paths 404, wrong methods 405, panics 500, all JSON;
 //! * [`serve`] — the accept loop (`run(config, listener, shutdown)` style);
-//! * [`auth`] — Basic / Token; [`clients`] — per-till counters by `X-ClientId`;
+//! * [`routes`] — the route table the router is built from (path, methods, who may call);
+//! * [`auth`] — Basic / Token; [`throttle`] — 429 after repeated failures from one address;
+//! * [`clients`] — per-till counters by `X-ClientId`;
 //! * [`v2`], [`v1`], [`sold`] — the handlers; [`check`] — answers to checks.
 
 pub mod auth;
@@ -13,21 +15,23 @@ pub mod check;
 pub mod clients;
 pub mod error;
 mod live;
+pub mod routes;
 mod server;
 pub mod sold;
+pub mod throttle;
 pub mod v1;
 pub mod v2;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, Uri};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{Method, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
@@ -36,7 +40,9 @@ pub use backend::{Backend, BackendError, CodeFacts, DbReport, Snapshot};
 pub use clients::{ClientSnapshot, ClientStats};
 pub use error::ApiError;
 pub use live::{RunError, ServiceConfig, run, run_module};
+pub use routes::{Access, Route, routes};
 pub use server::{ServeConfig, ServeError, serve};
+pub use throttle::{AuthThrottle, ThrottlePolicy};
 
 /// Header naming the till (its fiscal drive number).
 pub const CLIENT_ID_HEADER: &str = "x-clientid";
@@ -48,6 +54,8 @@ pub struct ApiState<M> {
     pub backend: M,
     /// Credentials and tokens.
     pub auth: Auth,
+    /// Slows down clients that keep presenting wrong credentials.
+    pub throttle: AuthThrottle,
     /// Per-till counters.
     pub clients: ClientStats,
     /// `version` in `status`.
@@ -62,6 +70,7 @@ impl<M> ApiState<M> {
         ApiState {
             backend,
             auth,
+            throttle: AuthThrottle::default(),
             clients: ClientStats::default(),
             software_version: software_version(),
             request_timeout: Duration::from_secs(10),
@@ -82,36 +91,27 @@ pub struct Client {
     pub counters: Arc<clients::ClientCounters>,
 }
 
-/// Every route of protocol.md §3.
+/// Every route of [`routes`], each behind the check its [`Access`] names.
 pub fn router<M: Backend>(state: Arc<ApiState<M>>) -> Router {
-    let open = Router::new()
-        .route("/api/v1/status", get(v1::status::<M>))
-        .route("/api/v2/status", get(v2::status::<M>));
-    let token = Router::new()
-        .route("/api/v2/cis/outCheck", post(v2::out_check::<M>))
-        .route(
-            "/api/v1/cis/outCheck",
-            get(v1::check_get::<M>).post(v1::check_post::<M>),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            require_basic_or_token::<M>,
-        ));
-    let basic = Router::new()
-        .route("/api/v2/init", post(v2::init::<M>))
-        .route("/api/v1/init", post(v2::init::<M>))
-        .route("/api/v2/greyList", post(v2::grey_list::<M>))
-        .route("/api/v2/cis/sell", post(sold::sell::<M>))
-        .route("/api/v2/cis/return", post(sold::give_back::<M>))
-        .route("/api/v2/cis/sold", get(sold::page::<M>))
-        .route(
-            "/api/v1/cis/check",
-            get(v1::check_get::<M>).post(v1::check_post::<M>),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            require_basic::<M>,
-        ));
+    let mut open = Router::new();
+    let mut token = Router::new();
+    let mut basic = Router::new();
+    for route in routes::<M>() {
+        let group = match route.access {
+            Access::Open => &mut open,
+            Access::BasicOrToken => &mut token,
+            Access::Basic => &mut basic,
+        };
+        *group = std::mem::take(group).route(route.path, route.handler);
+    }
+    let token = token.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        require_basic_or_token::<M>,
+    ));
+    let basic = basic.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        require_basic::<M>,
+    ));
     open.merge(token)
         .merge(basic)
         .fallback(not_found)
@@ -134,25 +134,46 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 
 async fn require_basic<M: Backend>(
     State(state): State<Arc<ApiState<M>>>,
-    headers: HeaderMap,
     request: Request,
     next: Next,
 ) -> Response {
-    match state.auth.check(&headers, Scheme::Basic).await {
-        Ok(()) => next.run(request).await,
-        Err(err) => err.into_response(),
-    }
+    guarded(&state, Scheme::Basic, request, next).await
 }
 
 async fn require_basic_or_token<M: Backend>(
     State(state): State<Arc<ApiState<M>>>,
-    headers: HeaderMap,
     request: Request,
     next: Next,
 ) -> Response {
-    match state.auth.check(&headers, Scheme::BasicOrToken).await {
+    guarded(&state, Scheme::BasicOrToken, request, next).await
+}
+
+/// The credential check with the per-address throttle around it. The peer address comes from
+/// [`serve`]; a router used without it (in-process tests) is not throttled.
+async fn guarded<M: Backend>(
+    state: &ApiState<M>,
+    scheme: Scheme,
+    request: Request,
+    next: Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    if let Some(wait) = peer.and_then(|ip| state.throttle.refused(ip)) {
+        return ApiError::too_many_attempts(wait).into_response();
+    }
+    match state.auth.check(request.headers(), scheme).await {
         Ok(()) => next.run(request).await,
-        Err(err) => err.into_response(),
+        Err(err) => {
+            let presented = request
+                .headers()
+                .contains_key(axum::http::header::AUTHORIZATION);
+            if let (Some(ip), true) = (peer, presented) {
+                state.throttle.failed(ip);
+            }
+            err.into_response()
+        }
     }
 }
 

@@ -5,12 +5,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
 
 use super::{ApiState, Backend, router};
 
@@ -55,7 +57,15 @@ pub async fn serve<M: Backend>(
     if state.auth.is_default() && !address.ip().is_loopback() {
         return Err(ServeError::DefaultCredentialsOffLoopback(address));
     }
-    let service = TowerToHyperService::new(router(state));
+    if !address.ip().is_loopback() {
+        // The module speaks plain HTTP only; TLS is a reverse proxy's job (README).
+        tracing::warn!(
+            %address,
+            "TLS is off on a non-loopback listener: logins, passwords and tokens cross the \
+             network in clear text; put a TLS proxy in front or listen on 127.0.0.1"
+        );
+    }
+    let router = router(state);
     let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let connections = TaskTracker::new();
     tracing::info!(%address, "local module API listening");
@@ -76,7 +86,13 @@ pub async fn serve<M: Backend>(
             },
         };
         let _ = stream.set_nodelay(true);
-        let service = service.clone();
+        // The peer address for the auth throttle, as axum's `ConnectInfo`.
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            },
+        ));
         let shutdown = shutdown.clone();
         connections.spawn(async move {
             let connection = hyper::server::conn::http1::Builder::new()

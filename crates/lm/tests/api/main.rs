@@ -4,4 +4,5 @@ mod auth;
 mod conformance;
 mod errors;
 mod live;
+mod security;
 mod support;

@@ -7,7 +7,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::Engine;
-use lm::api::{ApiState, Auth, Backend, BackendError, CodeFacts, ServeConfig, Snapshot, serve};
+use lm::api::{
+    ApiState, Auth, AuthThrottle, Backend, BackendError, CodeFacts, ServeConfig, Snapshot,
+    ThrottlePolicy, serve,
+};
 use protocol::lm::{ModuleState, OperationMode};
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -34,6 +37,11 @@ pub fn quick_serve_config() -> ServeConfig {
 pub async fn start<B: Backend>(backend: B, auth: Auth) -> Server<B> {
     let mut state = ApiState::new(backend, auth);
     state.request_timeout = Duration::from_millis(500);
+    // The auth matrix sends many wrong credentials on purpose; the throttle has its own tests.
+    state.throttle = AuthThrottle::new(ThrottlePolicy {
+        allowed_failures: 100_000,
+        forgive_every: Duration::from_millis(1),
+    });
     start_with(Arc::new(state), quick_serve_config()).await
 }
 
