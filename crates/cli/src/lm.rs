@@ -1,6 +1,6 @@
 //! `znak lm`: the local module.
 //!
-//! `znak lm serve --listen 127.0.0.1:5995 --data DIR [--config FILE]` runs the module: the API
+//! `znak lm serve --listen 127.0.0.1:5995 --data DIR [--config FILE] [--log-dir DIR]` runs the module: the API
 //! v1/v2 and the sync engine. `znak lm passwd --data DIR` sets the API login and password
 //! (stored as an argon2id hash in DIR/credentials.toml; the password is read from stdin).
 //!
@@ -8,6 +8,7 @@
 //! already holds a registration), syncs every list until the module is `ready`, prints the
 //! status as JSON and exits. Killed at any moment, the next run resumes from the checkpoints.
 
+mod logging;
 mod serve;
 
 use std::path::PathBuf;
@@ -59,13 +60,10 @@ struct SyncArgs {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    // Progress and errors go to stderr as log lines (RUST_LOG overrides the level).
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    // `serve` logs as its config says; the others log progress and errors to stderr.
+    if !matches!(args.command, LmCommand::Serve(_)) {
+        let _ = logging::init("info", None, 1)?;
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match args.command {
         LmCommand::Sync(args) => runtime.block_on(sync(args)),

@@ -4,6 +4,7 @@ mod central;
 mod check;
 mod code;
 mod demo;
+mod fleet;
 mod gateway;
 mod lm;
 
@@ -36,16 +37,20 @@ enum Command {
     Gateway(gateway::Args),
     /// The local module.
     Lm(lm::Args),
+    /// Poll many modules' status (ours or the official one) and print a table, worst first.
+    /// Exit code: 0 all ready, 1 some warning, 2 some error or unreachable.
+    Fleet(fleet::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo narrates on stdout; the fault warnings it provokes on purpose would drown it.
-    init_logging(if matches!(cli.command, Command::Demo(_)) {
-        "error"
-    } else {
-        "warn"
-    });
+    // `znak lm` sets up its own logging (a service's log level and file come from its config).
+    match cli.command {
+        Command::Lm(_) => {}
+        Command::Demo(_) => init_logging("error"),
+        _ => init_logging("warn"),
+    }
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Code(args) => code::run(args),
@@ -53,6 +58,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Gateway(args) => gateway::run(args),
         Command::Lm(args) => lm::run(args),
+        Command::Fleet(args) => fleet::run(args),
     };
     match result {
         Ok(code) => code,

@@ -8,9 +8,11 @@ pub mod clock;
 pub mod config;
 pub mod lifecycle;
 pub mod module;
+pub mod settings;
 pub mod sync;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ModuleConfig, Poll};
 pub use lifecycle::Status;
 pub use module::{DbSnapshot, InitError, InitRequest, Module, StatusSnapshot, active_lists};
+pub use settings::{Settings, SettingsError};

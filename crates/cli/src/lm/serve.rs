@@ -1,25 +1,22 @@
 //! `znak lm serve` and `znak lm passwd`.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
-use lm::api::{ServiceConfig, StoredCredentials, auth::DEFAULT_LOGIN, run};
-use lm::{ModuleConfig, Poll, SystemClock};
-use serde::Deserialize;
+use lm::SystemClock;
+use lm::api::{StoredCredentials, auth::DEFAULT_LOGIN, run};
+use lm::settings::{Settings, default_data_dir};
 use tokio_util::sync::CancellationToken;
 
-/// Service URL used when neither flag nor config names one: a local `znak central`.
-const DEFAULT_SERVICE: &str = "http://127.0.0.1:8080";
-const DEFAULT_LISTEN: &str = "127.0.0.1:5995";
+use super::logging::{self, LogGuard};
 
 #[derive(ClapArgs)]
 pub struct ServeArgs {
-    /// Address of the API (the official module's port is 5995).
+    /// Address of the API (the official module's port is 5995). Default 127.0.0.1:5995.
     #[arg(long, env = "ZNAK_LM_LISTEN")]
     listen: Option<String>,
     /// Data directory (store, credentials). Default: ~/.local/share/znak/lm,
@@ -29,10 +26,13 @@ pub struct ServeArgs {
     /// The operator's service URL (registration at {service}/lm/v1/register).
     #[arg(long, env = "ZNAK_LM_SERVICE")]
     service: Option<String>,
-    /// TOML file: listen, data, service, tokens = ["<uuid>", ...], request_timeout_secs,
-    /// poll_secs. Flags win over the file.
+    /// Config file (TOML; every key and its default is documented in the Debian package's
+    /// /etc/znak/lm.toml). Flags win over the file.
     #[arg(long, env = "ZNAK_LM_CONFIG")]
     config: Option<PathBuf>,
+    /// Directory of the rolling daily log file (config key log_dir); default: stderr only.
+    #[arg(long, env = "ZNAK_LM_LOG_DIR")]
+    log_dir: Option<PathBuf>,
 }
 
 #[derive(ClapArgs)]
@@ -45,69 +45,41 @@ pub struct PasswdArgs {
     login: String,
 }
 
-/// `--config` file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<String>,
-    data: Option<PathBuf>,
-    service: Option<String>,
-    #[serde(default)]
-    tokens: Vec<uuid::Uuid>,
-    request_timeout_secs: Option<u64>,
-    poll_secs: Option<u64>,
+impl ServeArgs {
+    /// The config file (if any) with the flags laid over it.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let mut settings = match &self.config {
+            Some(path) => Settings::load(path)?,
+            None => Settings::default(),
+        };
+        if let Some(listen) = &self.listen {
+            settings.listen.clone_from(listen);
+        }
+        if let Some(data) = &self.data {
+            settings.data = Some(data.clone());
+        }
+        if let Some(service) = &self.service {
+            settings.service.clone_from(service);
+        }
+        if let Some(dir) = &self.log_dir {
+            settings.log_dir = Some(dir.clone());
+        }
+        Ok(settings)
+    }
 }
 
-fn read_config(path: Option<&Path>) -> anyhow::Result<FileConfig> {
-    let Some(path) = path else {
-        return Ok(FileConfig::default());
-    };
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("{} is not a valid config", path.display()))
-}
-
-fn default_data_dir() -> PathBuf {
-    if cfg!(windows)
-        && let Some(base) = std::env::var_os("ProgramData")
-    {
-        return PathBuf::from(base).join("znak").join("lm");
-    }
-    match std::env::var_os("HOME") {
-        Some(home) => PathBuf::from(home).join(".local/share/znak/lm"),
-        None => PathBuf::from("znak-lm"),
-    }
+/// Installs the logger the settings ask for.
+pub fn init_logging(settings: &Settings) -> anyhow::Result<LogGuard> {
+    logging::init(
+        &settings.log_level,
+        settings.log_dir.as_deref(),
+        settings.log_keep_files,
+    )
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let file = read_config(args.config.as_deref())?;
-    let listen = args
-        .listen
-        .or(file.listen)
-        .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-    let data = args.data.or(file.data).unwrap_or_else(default_data_dir);
-    let service = args
-        .service
-        .or(file.service)
-        .unwrap_or_else(|| DEFAULT_SERVICE.to_owned());
-    let mut module = ModuleConfig::new(&data, service);
-    if let Some(seconds) = file.poll_secs {
-        module.poll = Poll::Interval(Duration::from_secs(seconds.max(1)));
-    }
-    let mut config = ServiceConfig::new(module);
-    config.tokens = file.tokens;
-    if let Some(seconds) = file.request_timeout_secs {
-        config.request_timeout = Duration::from_secs(seconds.max(1));
-    }
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let address = listener.local_addr().context("listener address")?;
-    println!(
-        "znak lm: API on http://{address}, data in {}",
-        data.display()
-    );
-    let _ = std::io::stdout().flush();
+    let settings = args.settings()?;
+    let _log = init_logging(&settings)?;
     let shutdown = CancellationToken::new();
     tokio::spawn({
         let shutdown = shutdown.clone();
@@ -117,8 +89,39 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
         }
     });
-    run(config, Arc::new(SystemClock), listener, shutdown).await?;
+    #[cfg(unix)]
+    tokio::spawn({
+        // systemd stops a service with SIGTERM: finish open requests like on Ctrl-C.
+        let shutdown = shutdown.clone();
+        async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            if let Ok(mut term) = signal(SignalKind::terminate()) {
+                term.recv().await;
+                shutdown.cancel();
+            }
+        }
+    });
+    serve_until(&settings, shutdown).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the module with `settings` until `shutdown` is cancelled (Ctrl-C, SIGTERM, or the
+/// Windows service control manager).
+pub async fn serve_until(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let config = settings.service_config();
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let address = listener.local_addr().context("listener address")?;
+    println!(
+        "znak lm: API on http://{address}, data in {}",
+        config.module.data_dir.display()
+    );
+    let _ = std::io::stdout().flush();
+    tracing::info!(%address, data = %config.module.data_dir.display(), "module starting");
+    run(config, Arc::new(SystemClock), listener, shutdown).await?;
+    tracing::info!("module stopped");
+    Ok(())
 }
 
 pub fn passwd(args: PasswdArgs) -> anyhow::Result<ExitCode> {
