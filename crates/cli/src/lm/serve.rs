@@ -154,7 +154,9 @@ pub fn passwd(args: PasswdArgs) -> anyhow::Result<ExitCode> {
 mod tests {
     #[test]
     fn the_module_listens_on_loopback_by_default() {
-        let address: std::net::SocketAddr = super::DEFAULT_LISTEN.parse().unwrap();
+        let listen = lm::Settings::default().listen;
+        assert_eq!(listen, lm::settings::DEFAULT_LISTEN);
+        let address: std::net::SocketAddr = listen.parse().unwrap();
         assert!(address.ip().is_loopback());
     }
 }
