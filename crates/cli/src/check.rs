@@ -37,7 +37,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Err(err) => return Ok(usage_error(&err)),
         };
         // First run on this machine: fetch and measure the CDN list before the first check.
-        if checker.state().is_ok_and(|s| s.fetched_at_ms.is_none()) {
+        if checker.state().fetched_at_ms.is_none() {
             checker.maintain().await;
         }
         let request = CheckRequest {
@@ -45,7 +45,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             price: args.price,
             pg: args.pg,
         };
-        match checker.check(request).await {
+        let checked = checker.check(request).await;
+        // A one-shot process: what it learnt about the CDN hosts goes to the file before exit.
+        if let Err(err) = checker.flush_state() {
+            eprintln!("znak check: warning: {err}");
+        }
+        match checked {
             Ok(outcome) => {
                 println!("{}", serde_json::to_string_pretty(&outcome)?);
                 Ok(ExitCode::from(outcome.exit_code()))

@@ -80,6 +80,10 @@ pub struct CdnState {
     pub next_refresh_ms: Option<i64>,
     pub refresh_lease_until_ms: Option<i64>,
     pub emergency: Option<Emergency>,
+    /// Last failed `cdn/info`: "all hosts blocked" does not force another attempt before
+    /// [`REFRESH_RETRY_MS`] has passed, so a dead link is not hammered once per check.
+    #[serde(default)]
+    pub refresh_failed_at_ms: Option<i64>,
 }
 
 impl CdnState {
@@ -133,16 +137,19 @@ impl CdnState {
         let delay = REFRESH_BASE_MS + jitter_ms.clamp(0, REFRESH_JITTER_MAX_MS);
         self.next_refresh_ms = Some(now + delay.min(REFRESH_LATEST_MS));
         self.refresh_lease_until_ms = None;
+        self.refresh_failed_at_ms = None;
     }
 
     /// `cdn/info` failed: keep the cached list and try again later.
     pub fn refresh_failed(&mut self, now: i64) {
         self.next_refresh_ms = Some(now + REFRESH_RETRY_MS);
         self.refresh_lease_until_ms = None;
+        self.refresh_failed_at_ms = Some(now);
     }
 
     /// The fastest host not blocked. When every host is blocked, the marks are cleared and a
-    /// refresh is made due (protocol.md §1.5), and the fastest host is used.
+    /// refresh is made due (protocol.md §1.5; unless one failed less than
+    /// [`REFRESH_RETRY_MS`] ago), and the fastest host is used.
     pub fn pick(&mut self, now: i64) -> Option<Pick> {
         if let Some(host) = self.hosts.iter().find(|h| h.blocked_until_ms.is_none()) {
             return Some(Pick {
@@ -155,7 +162,12 @@ impl CdnState {
             host.blocked_until_ms = None;
             host.misses = 0;
         }
-        self.next_refresh_ms = Some(now);
+        if self
+            .refresh_failed_at_ms
+            .is_none_or(|t| now - t >= REFRESH_RETRY_MS)
+        {
+            self.next_refresh_ms = Some(now);
+        }
         Some(Pick {
             url: first,
             cleared_all: true,

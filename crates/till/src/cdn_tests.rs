@@ -146,6 +146,25 @@ fn all_blocked_clears_marks_and_makes_refresh_due() {
 }
 
 #[test]
+fn all_blocked_right_after_a_failed_refresh_waits_for_the_retry() {
+    let mut state = three_hosts();
+    state.refresh_failed(T0);
+    for url in ["https://a", "https://b", "https://c"] {
+        state.block(url, T0);
+    }
+    assert!(state.pick(T0 + 1).expect("a host").cleared_all);
+    assert!(
+        !state.refresh_due(T0 + 1),
+        "the failed refresh is not repeated at once"
+    );
+    for url in ["https://a", "https://b", "https://c"] {
+        state.block(url, T0 + REFRESH_RETRY_MS);
+    }
+    state.pick(T0 + REFRESH_RETRY_MS).expect("a host");
+    assert!(state.refresh_due(T0 + REFRESH_RETRY_MS));
+}
+
+#[test]
 fn failed_health_check_at_refresh_blocks_that_host() {
     let mut state = CdnState::default();
     state.apply_refresh(

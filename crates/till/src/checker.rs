@@ -60,6 +60,8 @@ pub(crate) struct Inner {
     pub api: TrueApi,
     pub module: Option<ModuleClient>,
     pub state: SharedState,
+    /// The hosts to use while no list was ever fetched.
+    pub fallback: Arc<[String]>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -83,6 +85,7 @@ impl Checker {
             None => None,
         };
         let state = SharedState::open(&config.state_file)?;
+        let fallback = config.fallback().into();
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -90,6 +93,7 @@ impl Checker {
                 api,
                 module,
                 state,
+                fallback,
                 clock,
             }),
         })
@@ -119,25 +123,57 @@ impl Checker {
         Ok(self.race(code, request).await)
     }
 
-    /// The shared CDN state as it is now.
-    pub fn state(&self) -> Result<CdnState, StateError> {
+    /// The shared CDN state as this process sees it now.
+    pub fn state(&self) -> CdnState {
         self.inner.state.read()
     }
 
-    /// Changes the shared state; when the file cannot be used the change goes to a scratch
-    /// copy (logged), so a broken state file never stops sales.
-    pub(crate) fn update_state<R>(&self, mut change: impl FnMut(&mut CdnState) -> R) -> R {
-        let fallback = self.inner.config.fallback();
-        let result = self.inner.state.update(|s| {
+    /// The shared CDN state itself (tests seed it; benchmarks count its writes).
+    pub fn shared_state(&self) -> &SharedState {
+        &self.inner.state
+    }
+
+    /// Writes pending changes of the shared state to its file now (blocking).
+    pub fn flush_state(&self) -> Result<(), StateError> {
+        self.inner.state.flush()
+    }
+
+    /// Changes the shared state in memory at once; the file follows in the background, so the
+    /// check path never waits for the disk and a broken state file never stops sales.
+    pub(crate) fn update_state<R>(
+        &self,
+        mut change: impl FnMut(&mut CdnState) -> R + Send + 'static,
+    ) -> R {
+        let fallback = Arc::clone(&self.inner.fallback);
+        self.inner.state.update(move |s| {
             s.ensure_hosts(&fallback);
             change(s)
-        });
-        result.unwrap_or_else(|err| {
-            tracing::error!(%err, "till state file unusable; working from a scratch copy");
-            let mut scratch = CdnState::default();
-            scratch.ensure_hosts(&fallback);
-            change(&mut scratch)
         })
+    }
+
+    /// Claims the CDN list refresh across processes: decided on the file, under its lock.
+    async fn take_refresh_lease(&self) -> bool {
+        let state = self.inner.state.clone();
+        let fallback = Arc::clone(&self.inner.fallback);
+        let now = self.now();
+        let claimed = tokio::task::spawn_blocking(move || {
+            state.update_now(|s| {
+                s.ensure_hosts(&fallback);
+                s.take_refresh_lease(now)
+            })
+        })
+        .await;
+        match claimed {
+            Ok(Ok(claimed)) => claimed,
+            Ok(Err(err)) => {
+                tracing::error!(%err, "till state file unusable; refreshing without a lease");
+                self.update_state(move |s| s.take_refresh_lease(now))
+            }
+            Err(err) => {
+                tracing::error!(%err, "refresh lease task failed");
+                false
+            }
+        }
     }
 
     /// Starts background upkeep when the list is due for refresh or a host for a probe.
@@ -151,13 +187,13 @@ impl Checker {
     /// Refreshes the host list when due (one process at a time) and probes hosts whose block
     /// ran out. Safe to call often.
     pub async fn maintain(&self) {
-        let now = self.now();
-        if self.update_state(|s| s.take_refresh_lease(now))
+        if self.take_refresh_lease().await
             && let Err(err) = self.refresh_hosts().await
         {
             tracing::warn!(%err, "CDN list refresh failed; keeping the cached list");
         }
-        let due = self.update_state(|s| s.hosts_to_probe(self.now()));
+        let now = self.now();
+        let due = self.update_state(move |s| s.hosts_to_probe(now));
         let timeout = Duration::from_millis(self.inner.config.health_timeout_ms);
         let mut probes = JoinSet::new();
         for host in due {
@@ -174,7 +210,7 @@ impl Checker {
             let now = self.now();
             let emergency = latency == Err(ServiceError::Emergency);
             let latency = latency.ok();
-            self.update_state(|s| {
+            self.update_state(move |s| {
                 s.probe_result(&host, latency, now);
                 if emergency {
                     s.enter_emergency(now);
@@ -191,8 +227,9 @@ impl Checker {
             Ok(hosts) => hosts,
             Err(err) => {
                 let now = self.now();
-                self.update_state(|s| {
-                    if err == ServiceError::Emergency {
+                let emergency = err == ServiceError::Emergency;
+                self.update_state(move |s| {
+                    if emergency {
                         s.enter_emergency(now);
                     }
                     s.refresh_failed(now);
@@ -218,9 +255,9 @@ impl Checker {
         let count = measured.len();
         let jitter = rand::rng().random_range(0..=REFRESH_JITTER_MAX_MS);
         let now = self.now();
-        let mut list: Vec<_> = measured.into_iter().map(|m| (m.1, m.2)).collect();
-        self.update_state(|s| {
-            s.apply_refresh(std::mem::take(&mut list), now, jitter);
+        let list: Vec<_> = measured.into_iter().map(|m| (m.1, m.2)).collect();
+        self.update_state(move |s| {
+            s.apply_refresh(list.clone(), now, jitter);
             if emergency {
                 s.enter_emergency(now);
             }

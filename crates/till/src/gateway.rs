@@ -163,10 +163,7 @@ async fn deliver(app: &App) {
 }
 
 async fn state(State(app): State<App>) -> Response {
-    let cdn = match app.checker.state() {
-        Ok(s) => serde_json::to_value(s).unwrap_or(Value::Null),
-        Err(e) => json!({"error": e.to_string()}),
-    };
+    let cdn = serde_json::to_value(app.checker.state()).unwrap_or(Value::Null);
     let queue = match app.queue.read() {
         Ok(q) => json!({"pending": q.pending.len(), "items": q.pending}),
         Err(e) => json!({"error": e.to_string()}),

@@ -48,7 +48,8 @@ impl Checker {
         let deadline = started + Duration::from_millis(self.inner.config.deadline_ms);
         let now = self.now();
         let end = self.inner.settings.emergency_end_ms;
-        let (emergency, state) = self.update_state(|s| (s.emergency_active(now, end), s.clone()));
+        let (emergency, state) =
+            self.update_state(move |s| (s.emergency_active(now, end), s.clone()));
         if emergency && end.is_some() {
             // The operator announced the end: checks stay off until 3 days after it.
             let online = OnlineSide::Emergency { host: None };
@@ -110,7 +111,7 @@ impl Checker {
             time_zone: Some(i32::from(config.time_zone)),
         };
         let now = self.now();
-        let Some(pick) = self.update_state(|s| s.pick(now)) else {
+        let Some(pick) = self.update_state(move |s| s.pick(now)) else {
             return OnlineSide::Failed {
                 host: None,
                 reason: "no CDN host known".into(),
@@ -131,7 +132,8 @@ impl Checker {
                 Ok(reply) => reply,
                 Err(_) => {
                     let now = self.now();
-                    let blocked = self.update_state(|s| s.record_miss(&host, now));
+                    let url = host.clone();
+                    let blocked = self.update_state(move |s| s.record_miss(&url, now));
                     tracing::warn!(%host, blocked, "codes/check: no answer within the deadline");
                     return OnlineSide::Timeout { host };
                 }
@@ -142,8 +144,9 @@ impl Checker {
             };
             match reply {
                 OnlineReply::Answer(response, raw) => {
-                    self.update_state(|s| {
-                        s.record_answer(&host);
+                    let url = host.clone();
+                    self.update_state(move |s| {
+                        s.record_answer(&url);
                         s.leave_emergency();
                     });
                     return OnlineSide::Answered {
@@ -154,7 +157,7 @@ impl Checker {
                 }
                 OnlineReply::Emergency => {
                     let now = self.now();
-                    self.update_state(|s| s.enter_emergency(now));
+                    self.update_state(move |s| s.enter_emergency(now));
                     tracing::warn!(%host, "codes/check answered 203: emergency mode, checks off");
                     return OnlineSide::Emergency { host: Some(host) };
                 }
@@ -164,7 +167,7 @@ impl Checker {
                     return failed(host, reason.into());
                 }
                 OnlineReply::ExternalUnavailable(description) => {
-                    self.update_state(|s| s.record_answer(&host));
+                    self.record_answer(&host);
                     tracing::warn!(%host, %description, "codes/check: 5xx with code 5000");
                     if !repeated_5000 {
                         repeated_5000 = true;
@@ -178,7 +181,7 @@ impl Checker {
                 OnlineReply::Overloaded(status) => {
                     tracing::warn!(%host, status, "codes/check: overloaded or server error");
                     if !repeated {
-                        self.update_state(|s| s.record_answer(&host));
+                        self.record_answer(&host);
                         repeated = true;
                         continue;
                     }
@@ -207,11 +210,17 @@ impl Checker {
         }
     }
 
+    fn record_answer(&self, host: &str) {
+        let url = host.to_owned();
+        self.update_state(move |s| s.record_answer(&url));
+    }
+
     fn block_and_next(&self, host: &str) -> Option<String> {
         let now = self.now();
-        self.update_state(|s| {
-            s.block(host, now);
-            s.next_after(host)
+        let url = host.to_owned();
+        self.update_state(move |s| {
+            s.block(&url, now);
+            s.next_after(&url)
         })
     }
 }

@@ -29,10 +29,10 @@ async fn start(cdn: &str, module: &str) -> Gateway {
         dir.path().join("state.json")
     );
     let config = TillConfig::from_toml(&text).expect("config");
-    SharedState::open(&config.state_file)
-        .expect("state")
-        .update(|s| s.apply_refresh(vec![(cdn.to_owned(), Some(1))], T0, 0))
-        .expect("seed");
+    let state = SharedState::open(&config.state_file).expect("state");
+    let hosts = vec![(cdn.to_owned(), Some(1))];
+    state.update(move |s| s.apply_refresh(hosts.clone(), T0, 0));
+    state.flush().expect("seeded");
     let checker =
         Checker::with_clock(config, Arc::new(TokioClock::starting_at(T0))).expect("checker");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -154,6 +154,14 @@ async fn link_cut_and_repeat_sale_with_the_real_module() {
     assert_eq!(outcome.reasons[0].code, "repeat_sale");
     // and online too, although the operator still answers "ok" for it.
     admin.fault(1, "off", None).await.expect("link back");
+    // The emulator reopens the host's listener in the background: wait until it accepts.
+    let cdn_addr = urls.cdn[0].trim_start_matches("http://").to_owned();
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(&cdn_addr).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let outcome = check(3, Some(177_000)).await;
     assert_eq!(
         (outcome.decision, outcome.source),
