@@ -107,9 +107,7 @@ async fn pending_changes_merge_with_another_process_write() {
     assert!(seen.hosts[0].blocked_until_ms.is_some());
     assert!(seen.hosts[1].blocked_until_ms.is_some());
     mine.flush().expect("flushes");
-    let file = SharedState::open(&seed.path().to_owned())
-        .expect("opens")
-        .read();
+    let file = SharedState::open(seed.path()).expect("opens").read();
     assert!(file.hosts.iter().all(|h| h.blocked_until_ms.is_some()));
 }
 
