@@ -4,12 +4,17 @@
 //! v1/v2 and the sync engine. `znak lm passwd --data DIR` sets the API login and password
 //! (stored as an argon2id hash in DIR/credentials.toml; the password is read from stdin).
 //!
+//! `znak lm diag --data DIR [--url URL] --out FILE.tar.gz` writes one archive for support.
+//!
 //! `znak lm sync --data DIR --service URL --token T` registers (unless the data directory
 //! already holds a registration), syncs every list until the module is `ready`, prints the
 //! status as JSON and exits. Killed at any moment, the next run resumes from the checkpoints.
 
+mod diag;
 mod logging;
 mod serve;
+#[cfg(windows)]
+mod service;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +40,12 @@ enum LmCommand {
     Serve(serve::ServeArgs),
     /// Set the API login and password (the password is read from stdin).
     Passwd(serve::PasswdArgs),
+    /// Write one .tar.gz for support: status, config (secrets masked), recent logs, store
+    /// statistics and integrity check.
+    Diag(diag::DiagArgs),
+    /// The module as a Windows service: install, uninstall, or run (for the service manager).
+    #[cfg(windows)]
+    Service(service::ServiceArgs),
 }
 
 #[derive(ClapArgs)]
@@ -60,8 +71,11 @@ struct SyncArgs {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    // `serve` logs as its config says; the others log progress and errors to stderr.
-    if !matches!(args.command, LmCommand::Serve(_)) {
+    // `serve` and the service log as their config says; the others log to stderr.
+    if matches!(
+        args.command,
+        LmCommand::Sync(_) | LmCommand::Passwd(_) | LmCommand::Diag(_)
+    ) {
         let _ = logging::init("info", None, 1)?;
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -69,6 +83,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         LmCommand::Sync(args) => runtime.block_on(sync(args)),
         LmCommand::Serve(args) => runtime.block_on(serve::serve(args)),
         LmCommand::Passwd(args) => serve::passwd(args),
+        LmCommand::Diag(args) => runtime.block_on(diag::diag(args)),
+        #[cfg(windows)]
+        LmCommand::Service(args) => service::run(args),
     }
 }
 

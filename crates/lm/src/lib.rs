@@ -6,6 +6,7 @@
 pub mod api;
 pub mod clock;
 pub mod config;
+pub mod diag;
 pub mod lifecycle;
 pub mod module;
 pub mod settings;

@@ -219,6 +219,14 @@ mod tests {
     }
 
     #[test]
+    fn the_container_file_listens_everywhere_with_data_on_the_volume() {
+        let docker = parse(include_str!("../../../packaging/docker/lm.toml")).unwrap();
+        assert_eq!(docker.listen, "0.0.0.0:5995");
+        assert_eq!(docker.data, Some(PathBuf::from("/var/lib/znak/lm")));
+        assert_eq!(docker.log_dir, None);
+    }
+
+    #[test]
     fn bad_files_get_errors_naming_the_key() {
         let unknown = parse("listn = \"x\"").unwrap_err().to_string();
         assert!(unknown.contains("listn"), "{unknown}");
