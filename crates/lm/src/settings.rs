@@ -49,6 +49,8 @@ pub struct Settings {
     pub log_level: String,
     /// Daily log files kept in `log_dir`; older ones are deleted.
     pub log_keep_files: usize,
+    /// `/metrics` asks for the Basic login too (default: open, as scrapers expect).
+    pub metrics_auth: bool,
 }
 
 impl Default for Settings {
@@ -66,6 +68,7 @@ impl Default for Settings {
             log_dir: None,
             log_level: "info".to_owned(),
             log_keep_files: 14,
+            metrics_auth: false,
         }
     }
 }
@@ -145,6 +148,7 @@ impl Settings {
         config.tokens = self.tokens.clone();
         config.request_timeout = Duration::from_secs(self.request_timeout_secs.max(1));
         config.serve.max_connections = self.max_connections.max(1);
+        config.metrics_require_auth = self.metrics_auth;
         config
     }
 }

@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -146,6 +147,8 @@ pub struct Auth {
     key: [u8; 32],
     /// Digest of the last `Basic` value that passed argon2.
     verified: RwLock<Option<[u8; 32]>>,
+    /// Requests refused for missing or wrong credentials (metrics).
+    failures: AtomicU64,
 }
 
 impl Auth {
@@ -156,7 +159,13 @@ impl Auth {
             tokens,
             key: rand::random(),
             verified: RwLock::new(None),
+            failures: AtomicU64::new(0),
         }
+    }
+
+    /// Requests refused so far for missing or wrong credentials.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
     }
 
     /// True while the factory default login is in force.
@@ -164,8 +173,16 @@ impl Auth {
         self.stored.is_none()
     }
 
-    /// Checks the `Authorization` header of a request.
+    /// Checks the `Authorization` header of a request (a refusal is counted).
     pub async fn check(&self, headers: &HeaderMap, scheme: Scheme) -> Result<(), ApiError> {
+        let checked = self.check_header(headers, scheme).await;
+        if checked.is_err() {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        checked
+    }
+
+    async fn check_header(&self, headers: &HeaderMap, scheme: Scheme) -> Result<(), ApiError> {
         let Some(value) = headers.get(AUTHORIZATION) else {
             return Err(ApiError::unauthorized(
                 "authorization required: send Authorization: Basic base64(login:password)",
@@ -282,6 +299,7 @@ mod tests {
         assert_eq!(err.unwrap_err().status.as_u16(), 401);
         let err = auth.check(&basic("admin", "admin"), Scheme::Basic).await;
         assert_eq!(err.unwrap_err().status.as_u16(), 401);
+        assert_eq!(auth.failures(), 2);
     }
 
     #[test]

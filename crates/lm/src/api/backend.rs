@@ -6,6 +6,8 @@ use std::future::Future;
 
 use protocol::lm::{ModuleState, OperationMode};
 
+pub use crate::sync::progress::Progress;
+
 /// A failure below the API: the store cannot be read or written, init was refused, …
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BackendError {
@@ -33,6 +35,8 @@ pub struct DbReport {
     pub pulled: bool,
     /// How far the local copy is behind the source, ms, if known.
     pub lag_ms: Option<u64>,
+    /// The running (or last) pull: documents received, expected, when (metrics, admin page).
+    pub progress: Option<Progress>,
 }
 
 /// Everything `status` answers.
@@ -84,6 +88,10 @@ pub trait Backend: Send + Sync + 'static {
     fn unsell(&self, ki: &str) -> Result<bool, BackendError>;
     /// A page of the sold DB in KI order and the total count.
     fn sold_page(&self, skip: u64, limit: u64) -> Result<(u64, Vec<String>), BackendError>;
+    /// Codes in the sold DB.
+    fn sold_count(&self) -> Result<u64, BackendError> {
+        self.sold_page(0, 0).map(|(total, _)| total)
+    }
     /// `init`: register with the operator's token and start the first sync.
     fn init(
         &self,

@@ -4,6 +4,7 @@ use protocol::lm::{ModuleCode, ModuleState};
 use serde_json::Value;
 
 use super::backend::{BackendError, CodeFacts, Snapshot};
+use super::clients::Verdict;
 use super::error::ApiError;
 
 /// Most KIs one `outCheck`, `cis/check`, `sell` or `return` request may carry (design.md §5).
@@ -153,6 +154,18 @@ pub fn module_code(
         mrp: if v2 { mrp } else { None },
         smp: if v2 { listed_smp } else { None },
         print_view: Some(ki.ki.clone()),
+    }
+}
+
+/// What an answered check came to, for metrics: a listed code counts as blocked even when it
+/// was also sold.
+pub fn verdict(code: &ModuleCode, facts: &CodeFacts) -> Verdict {
+    if code.is_blocked {
+        Verdict::Blocked
+    } else if facts.sold {
+        Verdict::Sold
+    } else {
+        Verdict::Ok
     }
 }
 

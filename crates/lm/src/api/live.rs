@@ -68,6 +68,7 @@ impl Backend for Module {
                 server_count: db.progress.map(|progress| progress.expected),
                 pulled: db.pulled,
                 lag_ms: lag,
+                progress: db.progress,
             })
             .collect();
         Ok(Snapshot {
@@ -125,6 +126,10 @@ impl Backend for Module {
         store.local().sold_list(skip, limit).map_err(store_error)
     }
 
+    fn sold_count(&self) -> Result<u64, BackendError> {
+        self.usable()?.local().sold_count().map_err(store_error)
+    }
+
     async fn init(&self, token: String, clear_sold: bool, grey: bool) -> Result<(), BackendError> {
         let request = InitRequest {
             token,
@@ -152,6 +157,8 @@ pub struct ServiceConfig {
     pub serve: ServeConfig,
     /// Longest time for one request (body upload included) → 408.
     pub request_timeout: Duration,
+    /// `/metrics` asks for Basic auth (default: open).
+    pub metrics_require_auth: bool,
 }
 
 impl ServiceConfig {
@@ -162,6 +169,7 @@ impl ServiceConfig {
             tokens: Vec::new(),
             serve: ServeConfig::default(),
             request_timeout: Duration::from_secs(10),
+            metrics_require_auth: false,
         }
     }
 }
@@ -189,6 +197,7 @@ pub async fn run(
     let module = Module::open(config.module.clone(), clock);
     let mut state = ApiState::new(module, auth);
     state.request_timeout = config.request_timeout;
+    state.metrics_require_auth = config.metrics_require_auth;
     run_module(Arc::new(state), config.serve, listener, shutdown).await
 }
 

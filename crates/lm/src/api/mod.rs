@@ -15,6 +15,7 @@ pub mod check;
 pub mod clients;
 pub mod error;
 mod live;
+pub mod metrics;
 pub mod routes;
 mod server;
 pub mod sold;
@@ -62,6 +63,10 @@ pub struct ApiState<M> {
     pub software_version: String,
     /// Longest time from the end of the request head to the answer (body upload included).
     pub request_timeout: Duration,
+    /// Time to answer check requests, for `/metrics`.
+    pub check_latency: metrics::LatencyHistogram,
+    /// `/metrics` asks for Basic auth (default: open, as scrapers expect).
+    pub metrics_require_auth: bool,
 }
 
 impl<M> ApiState<M> {
@@ -74,6 +79,8 @@ impl<M> ApiState<M> {
             clients: ClientStats::default(),
             software_version: software_version(),
             request_timeout: Duration::from_secs(10),
+            check_latency: metrics::LatencyHistogram::default(),
+            metrics_require_auth: false,
         }
     }
 }
@@ -191,6 +198,8 @@ async fn observe<M: Backend>(
         .trim()
         .to_owned();
     let counters = state.clients.counters(&id);
+    let is_check = metrics::is_check_path(request.uri().path());
+    let started = std::time::Instant::now();
     let span = tracing::info_span!(
         "request",
         client_id = %id,
@@ -208,6 +217,9 @@ async fn observe<M: Backend>(
             Err(_) => ApiError::timeout(limit.as_secs().max(1)).into_response(),
         };
     counters.requests.fetch_add(1, Ordering::Relaxed);
+    if is_check {
+        state.check_latency.observe(started.elapsed());
+    }
     let status = response.status();
     if status.is_client_error() || status.is_server_error() {
         counters.errors.fetch_add(1, Ordering::Relaxed);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::routing::{MethodRouter, get, post};
 
-use super::{ApiState, Backend, sold, v1, v2};
+use super::{ApiState, Backend, metrics, sold, v1, v2};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +64,8 @@ pub fn routes<M: Backend>() -> Vec<Route<M>> {
     vec![
         route("/api/v1/status", GET, Open, get(v1::status::<M>)),
         route("/api/v2/status", GET, Open, get(v2::status::<M>)),
+        // Open like status unless `metrics_require_auth`: then the handler asks for Basic.
+        route("/metrics", GET, Open, get(metrics::scrape::<M>)),
         route(
             "/api/v2/cis/outCheck",
             POST,

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::extract::State;
 use axum::{Extension, Json};
@@ -13,6 +12,7 @@ use serde_json::Value;
 use super::backend::{Backend, Snapshot};
 use super::body::{JsonBody, QueryPairs, RawQuery};
 use super::check::{self, Generation, Requested};
+use super::clients::Verdict;
 use super::error::ApiError;
 use super::v2::status_common;
 use super::{ApiState, Client};
@@ -106,38 +106,40 @@ fn answer<M: Backend>(
     client: &Client,
     requested: &[Requested],
 ) -> Result<OutCheckV1Response, ApiError> {
+    let now_ms = state.backend.now_ms();
     let mut kis = Vec::with_capacity(requested.len());
     for (index, item) in requested.iter().enumerate() {
-        let ki = check::to_ki(&item.cis)
-            .map_err(|reason| ApiError::bad_request(format!("cis_list[{index}]: {reason}")))?;
+        let ki = check::to_ki(&item.cis).map_err(|reason| {
+            client.counters.record(Verdict::Invalid, &item.cis, now_ms);
+            ApiError::bad_request(format!("cis_list[{index}]: {reason}"))
+        })?;
         kis.push((ki, item.pg));
     }
     let snapshot = state.backend.snapshot().map_err(check::module_error)?;
-    check::require_ready(&snapshot)?;
+    if let Err(refused) = check::require_ready(&snapshot) {
+        for (ki, _) in &kis {
+            client.counters.record(Verdict::NotReady, &ki.ki, now_ms);
+        }
+        return Err(refused);
+    }
     let mut codes = Vec::with_capacity(kis.len());
     for (ki, pg) in &kis {
         let facts = state
             .backend
             .facts(&ki.ki, &ki.gtin)
             .map_err(check::module_error)?;
-        codes.push(check::module_code(
-            ki,
-            *pg,
-            &facts,
-            snapshot.grey_mode,
-            Generation::V1,
-        ));
+        let code = check::module_code(ki, *pg, &facts, snapshot.grey_mode, Generation::V1);
+        client
+            .counters
+            .record(check::verdict(&code, &facts), &ki.ki, now_ms);
+        codes.push(code);
     }
-    client
-        .counters
-        .checked
-        .fetch_add(codes.len() as u64, Ordering::Relaxed);
     Ok(OutCheckV1Response {
         code: 0,
         description: "ok".to_owned(),
         codes: Some(codes),
         req_id: uuid::Uuid::new_v4().to_string(),
-        req_timestamp: i64::try_from(state.backend.now_ms()).unwrap_or(i64::MAX),
+        req_timestamp: i64::try_from(now_ms).unwrap_or(i64::MAX),
         inst: snapshot.inst,
         version: Some(snapshot.db_version),
     })

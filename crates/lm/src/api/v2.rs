@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::extract::State;
 use axum::{Extension, Json};
@@ -13,6 +12,7 @@ use serde_json::Value;
 use super::backend::{Backend, Snapshot};
 use super::body::JsonBody;
 use super::check::{self, Generation};
+use super::clients::Verdict;
 use super::error::ApiError;
 use super::{ApiState, Client};
 
@@ -121,8 +121,14 @@ pub async fn out_check<M: Backend>(
 ) -> Result<Json<OutCheckResponse>, ApiError> {
     let requested = check::parse_cis_list(&body)?;
     let snapshot = state.backend.snapshot().map_err(check::module_error)?;
-    check::require_ready(&snapshot)?;
-    let now = i64::try_from(state.backend.now_ms()).unwrap_or(i64::MAX);
+    let now_ms = state.backend.now_ms();
+    if let Err(refused) = check::require_ready(&snapshot) {
+        for item in &requested {
+            client.counters.record(Verdict::NotReady, &item.cis, now_ms);
+        }
+        return Err(refused);
+    }
+    let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
     let mut results = Vec::with_capacity(requested.len());
     for (index, item) in requested.iter().enumerate() {
         let base = CheckResult {
@@ -142,22 +148,23 @@ pub async fn out_check<M: Backend>(
                     .map_err(check::module_error)?;
                 let code =
                     check::module_code(&ki, item.pg, &facts, snapshot.grey_mode, Generation::V2);
+                let verdict = check::verdict(&code, &facts);
+                client.counters.record(verdict, &ki.ki, now_ms);
                 CheckResult {
                     codes: Some(vec![code]),
                     ..base
                 }
             }
-            Err(reason) => CheckResult {
-                code: 400,
-                description: format!("cis_list[{index}]: {reason}"),
-                ..base
-            },
+            Err(reason) => {
+                client.counters.record(Verdict::Invalid, &item.cis, now_ms);
+                CheckResult {
+                    code: 400,
+                    description: format!("cis_list[{index}]: {reason}"),
+                    ..base
+                }
+            }
         };
         results.push(result);
     }
-    client
-        .counters
-        .checked
-        .fetch_add(results.len() as u64, Ordering::Relaxed);
     Ok(Json(OutCheckResponse { results }))
 }

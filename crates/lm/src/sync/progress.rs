@@ -2,7 +2,7 @@
 //! so an admin sees "37 % of blocked_cis, 2.1 M docs/min, ~4 min left" instead of waiting blind.
 
 /// Progress of one database's current pull.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Progress {
     /// Documents received in this pull (all of them, mapped or not).
     pub received: u64,

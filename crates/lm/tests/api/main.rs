@@ -4,5 +4,6 @@ mod auth;
 mod conformance;
 mod errors;
 mod live;
+mod metrics;
 mod security;
 mod support;
