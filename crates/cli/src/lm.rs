@@ -11,6 +11,7 @@
 //! status as JSON and exits. Killed at any moment, the next run resumes from the checkpoints.
 
 mod diag;
+mod instances;
 mod logging;
 mod serve;
 #[cfg(windows)]

@@ -39,6 +39,9 @@ pub struct ModuleConfig {
     pub timeouts: Timeouts,
     /// Store tuning.
     pub store: StoreOptions,
+    /// The participant (INN) this instance serves; `init` with another participant's token is
+    /// refused. `None`: any.
+    pub participant_inn: Option<String>,
 }
 
 impl ModuleConfig {
@@ -54,6 +57,7 @@ impl ModuleConfig {
             backoff_max: Duration::from_secs(300),
             timeouts: Timeouts::default(),
             store: StoreOptions::default(),
+            participant_inn: None,
         }
     }
 }

@@ -54,6 +54,15 @@ pub enum InitError {
     /// Writing the store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The token belongs to another participant than the one this instance serves.
+    #[error(
+        "the token belongs to participant INN {registered}, but this module instance serves INN \
+         {expected}: use that participant's token (or another instance)"
+    )]
+    OtherParticipant {
+        expected: String,
+        registered: String,
+    },
 }
 
 /// State of one replicated database, for status and metrics.
@@ -296,6 +305,14 @@ impl Module {
             self.shared.config.timeouts,
         )
         .await?;
+        if let Some(expected) = &self.shared.config.participant_inn
+            && response.inn != *expected
+        {
+            return Err(InitError::OtherParticipant {
+                expected: expected.clone(),
+                registered: response.inn,
+            });
+        }
         tracing::info!(inst = %response.inst, inn = %response.inn, "registered");
         self.adopt(
             response,

@@ -2,6 +2,7 @@
 //! package): every key optional, with the defaults documented in `packaging/lm.toml`, which a
 //! test checks against [`Settings::default`].
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -51,6 +52,35 @@ pub struct Settings {
     pub log_keep_files: usize,
     /// `/metrics` asks for the Basic login too (default: open, as scrapers expect).
     pub metrics_auth: bool,
+    /// `[[instance]]` tables: several modules in one process, each with its own `listen` and
+    /// `data`; the keys above are their defaults (the top-level `listen` and `data` are unused).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub instance: Vec<InstanceSettings>,
+}
+
+/// One `[[instance]]` table: every key but `listen` and `data` falls back to the top level.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InstanceSettings {
+    /// Name in logs and errors (default `instance-<n>`).
+    pub name: Option<String>,
+    pub listen: Option<String>,
+    pub data: Option<PathBuf>,
+    /// The participant this instance serves: `init` with another INN's token is refused.
+    pub inn: Option<String>,
+    pub service: Option<String>,
+    pub tokens: Option<Vec<Uuid>>,
+    pub request_timeout_secs: Option<u64>,
+    pub poll_secs: Option<u64>,
+    pub metrics_auth: Option<bool>,
+}
+
+/// One instance ready to be bound and run.
+#[derive(Debug, Clone)]
+pub struct PlannedInstance {
+    pub name: String,
+    pub listen: String,
+    pub config: ServiceConfig,
 }
 
 impl Default for Settings {
@@ -69,6 +99,7 @@ impl Default for Settings {
             log_level: "info".to_owned(),
             log_keep_files: 14,
             metrics_auth: false,
+            instance: Vec::new(),
         }
     }
 }
@@ -124,13 +155,76 @@ impl Settings {
                 return Err(format!("{key} must be at least 1"));
             }
         }
-        if !self.service.starts_with("http://") && !self.service.starts_with("https://") {
-            return Err(format!(
-                "service must be an http:// or https:// URL, not {:?}",
-                self.service
-            ));
+        check_url(&self.service)?;
+        self.instances().map(|_| ())
+    }
+
+    /// The `[[instance]]` tables as service configurations: each has `listen` and `data`, no
+    /// two share a data directory or a fixed address, an `inn` is 10 or 12 digits.
+    pub fn instances(&self) -> Result<Vec<PlannedInstance>, String> {
+        let mut data_dirs: BTreeMap<PathBuf, String> = BTreeMap::new();
+        let mut addresses: BTreeMap<String, String> = BTreeMap::new();
+        let mut planned = Vec::new();
+        for (index, table) in self.instance.iter().enumerate() {
+            let name = table
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("instance-{}", index + 1));
+            let Some(listen) = table.listen.clone() else {
+                return Err(format!(
+                    "instance {name}: `listen` is missing (e.g. listen = \"127.0.0.1:5995\")"
+                ));
+            };
+            let Some(data) = table.data.clone() else {
+                return Err(format!(
+                    "instance {name}: `data` is missing (its own data directory)"
+                ));
+            };
+            if let Some(inn) = &table.inn
+                && !((inn.len() == 10 || inn.len() == 12)
+                    && inn.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(format!(
+                    "instance {name}: inn must be 10 or 12 digits, not {inn:?}"
+                ));
+            }
+            if let Some(other) = data_dirs.insert(data.clone(), name.clone()) {
+                return Err(format!(
+                    "instances {other} and {name} share the data directory {}",
+                    data.display()
+                ));
+            }
+            if !listen.ends_with(":0")
+                && let Some(other) = addresses.insert(listen.clone(), name.clone())
+            {
+                return Err(format!(
+                    "instances {other} and {name} both listen on {listen}"
+                ));
+            }
+            let service = table
+                .service
+                .clone()
+                .unwrap_or_else(|| self.service.clone());
+            check_url(&service).map_err(|err| format!("instance {name}: {err}"))?;
+            let mut own = self.clone();
+            own.instance = Vec::new();
+            own.data = Some(data);
+            own.service = service;
+            own.tokens = table.tokens.clone().unwrap_or_else(|| self.tokens.clone());
+            own.request_timeout_secs = table
+                .request_timeout_secs
+                .unwrap_or(self.request_timeout_secs);
+            own.poll_secs = table.poll_secs.unwrap_or(self.poll_secs);
+            own.metrics_auth = table.metrics_auth.unwrap_or(self.metrics_auth);
+            let mut config = own.service_config();
+            config.module.participant_inn = table.inn.clone();
+            planned.push(PlannedInstance {
+                name,
+                listen,
+                config,
+            });
         }
-        Ok(())
+        Ok(planned)
     }
 
     /// The data directory in effect.
@@ -150,6 +244,16 @@ impl Settings {
         config.serve.max_connections = self.max_connections.max(1);
         config.metrics_require_auth = self.metrics_auth;
         config
+    }
+}
+
+fn check_url(service: &str) -> Result<(), String> {
+    if service.starts_with("http://") || service.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(format!(
+            "service must be an http:// or https:// URL, not {service:?}"
+        ))
     }
 }
 
@@ -242,6 +346,65 @@ mod tests {
         assert!(url.contains("http://"), "{url}");
         let missing = Settings::load(Path::new("/nonexistent/lm.toml")).unwrap_err();
         assert!(missing.to_string().contains("/nonexistent/lm.toml"));
+    }
+
+    #[test]
+    fn instance_tables_inherit_the_top_level_and_are_checked() {
+        let settings = parse(
+            "service = \"https://op.example\"\npoll_secs = 5\n\
+             [[instance]]\nname = \"a\"\nlisten = \"127.0.0.1:5995\"\ndata = \"/srv/a\"\ninn = \"7700000011\"\n\
+             [[instance]]\nlisten = \"127.0.0.1:5996\"\ndata = \"/srv/b\"\npoll_secs = 9\n",
+        )
+        .unwrap();
+        let planned = settings.instances().unwrap();
+        assert_eq!(planned.len(), 2);
+        assert_eq!(
+            (planned[0].name.as_str(), planned[1].name.as_str()),
+            ("a", "instance-2")
+        );
+        assert_eq!(
+            planned[0].config.module.participant_inn.as_deref(),
+            Some("7700000011")
+        );
+        assert_eq!(planned[0].config.module.service_url, "https://op.example");
+        assert_eq!(
+            planned[0].config.module.poll,
+            Poll::Interval(Duration::from_secs(5))
+        );
+        assert_eq!(
+            planned[1].config.module.poll,
+            Poll::Interval(Duration::from_secs(9))
+        );
+        assert_eq!(planned[1].config.module.data_dir, PathBuf::from("/srv/b"));
+        for (bad, named) in [
+            (
+                "[[instance]]\nname = \"x\"\nlisten = \"127.0.0.1:1\"",
+                "x: `data` is missing",
+            ),
+            (
+                "[[instance]]\ndata = \"/d\"",
+                "instance-1: `listen` is missing",
+            ),
+            (
+                "[[instance]]\nlisten = \"127.0.0.1:1\"\ndata = \"/d\"\n[[instance]]\nlisten = \"127.0.0.1:2\"\ndata = \"/d\"",
+                "share the data directory",
+            ),
+            (
+                "[[instance]]\nlisten = \"127.0.0.1:1\"\ndata = \"/d\"\n[[instance]]\nlisten = \"127.0.0.1:1\"\ndata = \"/e\"",
+                "both listen on",
+            ),
+            (
+                "[[instance]]\nlisten = \"127.0.0.1:1\"\ndata = \"/d\"\ninn = \"77\"",
+                "10 or 12 digits",
+            ),
+            (
+                "[[instance]]\nlisten = \"127.0.0.1:1\"\ndata = \"/d\"\nlisen = 1",
+                "lisen",
+            ),
+        ] {
+            let err = parse(bad).unwrap_err().to_string();
+            assert!(err.contains(named), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -145,6 +145,44 @@ impl LocalStore {
         })
     }
 
+    /// A page of recorded sales with their times (Unix ms), in KI order, and the total count.
+    pub fn sold_entries(
+        &self,
+        skip: u64,
+        limit: u64,
+    ) -> Result<(u64, Vec<(String, u64)>), StoreError> {
+        let txn = self.handle.read()?;
+        let sold = txn.open_table(SOLD).in_file(FILE)?;
+        let total = sold.len().in_file(FILE)?;
+        let skip = usize::try_from(skip).unwrap_or(usize::MAX);
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut page = Vec::new();
+        for entry in sold.iter().in_file(FILE)?.skip(skip).take(limit) {
+            let (ki, time) = entry.in_file(FILE)?;
+            page.push((ki.value().to_owned(), time.value()));
+        }
+        Ok((total, page))
+    }
+
+    /// Restores sales with their own times in one transaction (a backup being loaded): a KI
+    /// already recorded keeps its first sale time. Returns how many were new.
+    pub fn sold_restore(&self, entries: &[(String, u64)]) -> Result<u64, StoreError> {
+        self.handle.write(|txn| {
+            let mut sold = txn.open_table(SOLD).in_file(FILE)?;
+            let mut by_time = txn.open_table(SOLD_BY_TIME).in_file(FILE)?;
+            let mut added = 0;
+            for (ki, time) in entries {
+                if sold.get(ki.as_str()).in_file(FILE)?.is_some() {
+                    continue;
+                }
+                sold.insert(ki.as_str(), *time).in_file(FILE)?;
+                by_time.insert((*time, ki.as_str()), ()).in_file(FILE)?;
+                added += 1;
+            }
+            Ok(added)
+        })
+    }
+
     /// Deletes every recorded sale (`init` with `clearSold`).
     pub fn sold_clear(&self) -> Result<(), StoreError> {
         self.handle.write(|txn| {

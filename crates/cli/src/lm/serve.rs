@@ -108,6 +108,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 /// Runs the module with `settings` until `shutdown` is cancelled (Ctrl-C, SIGTERM, or the
 /// Windows service control manager).
 pub async fn serve_until(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    if !settings.instance.is_empty() {
+        return super::instances::serve_instances(settings, shutdown).await;
+    }
     let config = settings.service_config();
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await

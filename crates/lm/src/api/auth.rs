@@ -141,7 +141,10 @@ pub enum Scheme {
 /// The API's gatekeeper.
 #[derive(Debug)]
 pub struct Auth {
-    stored: Option<StoredCredentials>,
+    /// `None`: the factory default. Replaced by [`Auth::change`].
+    stored: RwLock<Option<StoredCredentials>>,
+    /// Where [`Auth::change`] saves `credentials.toml` (the data directory), if anywhere.
+    persist_in: Option<PathBuf>,
     tokens: Vec<Uuid>,
     /// Key of the digests below, random per process.
     key: [u8; 32],
@@ -155,7 +158,8 @@ impl Auth {
     /// `stored` = `None` means the documented default `admin`/`admin`.
     pub fn new(stored: Option<StoredCredentials>, tokens: Vec<Uuid>) -> Auth {
         Auth {
-            stored,
+            stored: RwLock::new(stored),
+            persist_in: None,
             tokens,
             key: rand::random(),
             verified: RwLock::new(None),
@@ -168,9 +172,43 @@ impl Auth {
         self.failures.load(Ordering::Relaxed)
     }
 
+    /// [`Auth::change`] also writes `credentials.toml` into `data_dir`.
+    pub fn persisted_in(mut self, data_dir: impl Into<PathBuf>) -> Auth {
+        self.persist_in = Some(data_dir.into());
+        self
+    }
+
     /// True while the factory default login is in force.
     pub fn is_default(&self) -> bool {
-        self.stored.is_none()
+        self.current().is_none()
+    }
+
+    fn current(&self) -> Option<StoredCredentials> {
+        self.stored
+            .read()
+            .map(|guard| guard.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    /// Replaces the login and password (argon2id hash; saved first when persisted, so a
+    /// failed write changes nothing). Requests with the old credentials are refused from now.
+    pub async fn change(&self, login: &str, password: &str) -> Result<(), CredentialsError> {
+        let (login, password) = (login.to_owned(), password.to_owned());
+        let stored = tokio::task::spawn_blocking(move || StoredCredentials::new(&login, &password))
+            .await
+            .map_err(|err| CredentialsError::Hash(err.to_string()))??;
+        if let Some(dir) = &self.persist_in {
+            stored.save(dir)?;
+        }
+        let mut current = self
+            .stored
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *current = Some(stored);
+        if let Ok(mut verified) = self.verified.write() {
+            *verified = None;
+        }
+        Ok(())
     }
 
     /// Checks the `Authorization` header of a request (a refusal is counted).
@@ -231,7 +269,7 @@ impl Auth {
         let decoded = STANDARD
             .decode(credential)
             .map_err(|_| ApiError::unauthorized("the Basic credential is not valid base64"))?;
-        let Some(stored) = &self.stored else {
+        let Some(stored) = self.current() else {
             let expected = format!("{DEFAULT_LOGIN}:{DEFAULT_PASSWORD}");
             return match bool::from(decoded.ct_eq(expected.as_bytes())) {
                 true => Ok(()),
@@ -260,9 +298,18 @@ impl Auth {
         if !(bool::from(login_ok) && password_ok) {
             return Err(wrong());
         }
-        if let Ok(mut guard) = self.verified.write() {
+        // Remember the credential only if it was checked against the hash still in force (a
+        // concurrent change must not leave the old password accepted).
+        // The read guard is held while writing, and `change` clears under the write guard.
+        let current = self
+            .stored
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let still_current = current.as_ref().is_some_and(|now| now == &stored);
+        if still_current && let Ok(mut guard) = self.verified.write() {
             *guard = Some(digest);
         }
+        drop(current);
         Ok(())
     }
 

@@ -92,6 +92,26 @@ pub trait Backend: Send + Sync + 'static {
     fn sold_count(&self) -> Result<u64, BackendError> {
         self.sold_page(0, 0).map(|(total, _)| total)
     }
+    /// A page of the sold DB with sale times (Unix ms), in KI order, and the total count. The
+    /// default is for backends that keep no times: every entry reads as sold now.
+    fn sold_entries(
+        &self,
+        skip: u64,
+        limit: u64,
+    ) -> Result<(u64, Vec<(String, u64)>), BackendError> {
+        let now = self.now_ms();
+        let (total, kis) = self.sold_page(skip, limit)?;
+        Ok((total, kis.into_iter().map(|ki| (ki, now)).collect()))
+    }
+    /// Loads sales with their times (a backup); a KI already recorded keeps its time. Returns
+    /// how many were new. The default records each as sold now.
+    fn sold_restore(&self, entries: &[(String, u64)]) -> Result<u64, BackendError> {
+        let mut added = 0;
+        for (ki, _) in entries {
+            added += u64::from(self.sell(ki)?);
+        }
+        Ok(added)
+    }
     /// `init`: register with the operator's token and start the first sync.
     fn init(
         &self,

@@ -35,7 +35,9 @@ fn store_error(err: store::StoreError) -> BackendError {
 fn init_error(err: InitError) -> BackendError {
     match err {
         InitError::Registration(err) => BackendError::Upstream(format!("registration: {err}")),
-        InitError::NotConfigured => BackendError::Conflict(err.to_string()),
+        InitError::NotConfigured | InitError::OtherParticipant { .. } => {
+            BackendError::Conflict(err.to_string())
+        }
         other => BackendError::Internal(other.to_string()),
     }
 }
@@ -130,6 +132,23 @@ impl Backend for Module {
         self.usable()?.local().sold_count().map_err(store_error)
     }
 
+    fn sold_entries(
+        &self,
+        skip: u64,
+        limit: u64,
+    ) -> Result<(u64, Vec<(String, u64)>), BackendError> {
+        let store = self.usable()?;
+        self.purge_sold().map_err(init_error)?;
+        store.local().sold_entries(skip, limit).map_err(store_error)
+    }
+
+    fn sold_restore(&self, entries: &[(String, u64)]) -> Result<u64, BackendError> {
+        self.usable()?
+            .local()
+            .sold_restore(entries)
+            .map_err(store_error)
+    }
+
     async fn init(&self, token: String, clear_sold: bool, grey: bool) -> Result<(), BackendError> {
         let request = InitRequest {
             token,
@@ -193,7 +212,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
     let stored = StoredCredentials::load(&config.module.data_dir)?;
-    let auth = Auth::new(stored, config.tokens.clone());
+    let auth = Auth::new(stored, config.tokens.clone()).persisted_in(&config.module.data_dir);
     let module = Module::open(config.module.clone(), clock);
     let mut state = ApiState::new(module, auth);
     state.request_timeout = config.request_timeout;

@@ -167,7 +167,7 @@ pub fn render<M: Backend>(state: &ApiState<M>) -> Result<String, ApiError> {
     out.family(
         "znak_lm_sync_expected_docs",
         "gauge",
-        "Documents the source announced when the running (or last) pull started.",
+        "Documents still to pull when the running (or last) pull cycle started.",
     );
     out.family(
         "znak_lm_sync_received_docs",
@@ -177,7 +177,7 @@ pub fn render<M: Backend>(state: &ApiState<M>) -> Result<String, ApiError> {
     out.family(
         "znak_lm_sync_progress_ratio",
         "gauge",
-        "Received / expected documents of the running (or last) pull, 0 to 1.",
+        "Received / expected documents of the running (or last) pull cycle, 0 to 1 (absent when nothing was expected).",
     );
     out.family(
         "znak_lm_sync_rate_docs_per_second",
@@ -294,7 +294,8 @@ const STATES: [&str; 5] = [
     "failure",
 ];
 
-fn state_name(state: &ModuleState) -> &'static str {
+/// The wire name of a state.
+pub fn state_name(state: &ModuleState) -> &'static str {
     match state {
         ModuleState::NotConfigured => "not_configured",
         ModuleState::Initialization => "initialization",

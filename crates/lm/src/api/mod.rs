@@ -8,12 +8,14 @@
 //! * [`clients`] — per-till counters by `X-ClientId`;
 //! * [`v2`], [`v1`], [`sold`] — the handlers; [`check`] — answers to checks.
 
+pub mod admin;
 pub mod auth;
 pub mod backend;
 pub mod body;
 pub mod check;
 pub mod clients;
 pub mod error;
+pub mod instances;
 mod live;
 pub mod metrics;
 pub mod routes;
@@ -40,6 +42,7 @@ pub use auth::{Auth, Scheme, StoredCredentials};
 pub use backend::{Backend, BackendError, CodeFacts, DbReport, Snapshot};
 pub use clients::{ClientSnapshot, ClientStats};
 pub use error::ApiError;
+pub use instances::{Instance, InstanceError, run_instances};
 pub use live::{RunError, ServiceConfig, run, run_module};
 pub use routes::{Access, Route, routes};
 pub use server::{ServeConfig, ServeError, serve};

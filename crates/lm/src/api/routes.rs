@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::routing::{MethodRouter, get, post};
 
-use super::{ApiState, Backend, metrics, sold, v1, v2};
+use super::{ApiState, Backend, admin, metrics, sold, v1, v2};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +94,31 @@ pub fn routes<M: Backend>() -> Vec<Route<M>> {
             GET_POST,
             Basic,
             get(v1::check_get::<M>).post(v1::check_post::<M>),
+        ),
+        // The admin page and what it reads (admin.rs).
+        route("/", GET, Basic, get(admin::index)),
+        route("/admin/", GET, Basic, get(admin::index)),
+        route("/admin/admin.js", GET, Basic, get(admin::script)),
+        route("/admin/admin.css", GET, Basic, get(admin::style)),
+        route("/admin/api/overview", GET, Basic, get(admin::overview::<M>)),
+        route("/admin/api/sold", GET, Basic, get(admin::backup::page::<M>)),
+        route(
+            "/admin/api/sold/export",
+            GET,
+            Basic,
+            get(admin::backup::export::<M>),
+        ),
+        route(
+            "/admin/api/sold/import",
+            POST,
+            Basic,
+            post(admin::backup::import::<M>),
+        ),
+        route(
+            "/admin/api/credentials",
+            POST,
+            Basic,
+            post(admin::credentials::<M>),
         ),
     ]
 }

@@ -1,5 +1,6 @@
 //! End-to-end tests of the module's HTTP API over real sockets on 127.0.0.1:0.
 
+mod admin;
 mod auth;
 mod conformance;
 mod errors;

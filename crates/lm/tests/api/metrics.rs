@@ -334,14 +334,6 @@ async fn metrics_follow_checks_tills_sync_and_auth_failures() {
         value(&after, "znak_lm_db_pulled", &[("db", "blocked_cis")]),
         Some(1.0)
     );
-    assert_eq!(
-        value(
-            &after,
-            "znak_lm_sync_progress_ratio",
-            &[("db", "blocked_cis")]
-        ),
-        Some(1.0)
-    );
     let age = value(&after, "znak_lm_seconds_since_last_sync", &[]).expect("synced");
     assert!((0.0..600.0).contains(&age), "{age}");
     let info = after.iter().find(|s| s.name == "znak_lm_info").unwrap();
