@@ -15,7 +15,12 @@ const KI: &str = "0104850013000162215aBcDe!";
 #[tokio::test]
 async fn unknown_route_is_404_json() {
     let server = start(FakeBackend::ready(), Auth::new(None, vec![])).await;
-    for path in ["/", "/api/v3/status", "/api/v2/cis/nothing", "/favicon.ico"] {
+    for path in [
+        "/index.html",
+        "/api/v3/status",
+        "/api/v2/cis/nothing",
+        "/favicon.ico",
+    ] {
         let response = server.http.get(server.url(path)).send().await.unwrap();
         let (status, body) = json_of(response).await;
         assert_error(status, &body, 404);

@@ -81,7 +81,14 @@ async fn every_route_of_the_table_refuses_requests_without_valid_credentials() {
                 if let Some(value) = authorization {
                     request = request.header("Authorization", value);
                 }
-                let (status, body) = json_of(request.send().await.unwrap()).await;
+                let response = request.send().await.unwrap();
+                if served && route.access == Access::Open {
+                    // Open routes answer (status JSON, /metrics text); their content is
+                    // checked by their own tests.
+                    assert!(response.status().is_success(), "{} {method}", route.path);
+                    continue;
+                }
+                let (status, body) = json_of(response).await;
                 let expected = match (served, route.access) {
                     (false, _) => 405,
                     (true, Access::Open) => status, // answers; checked by the status tests
