@@ -116,7 +116,8 @@ impl Handle {
     }
 
     fn is_io_failure(&self, err: &StoreError) -> bool {
-        matches!(err, StoreError::Database { source, .. } if is_io(source))
+        matches!(err, StoreError::Io { .. })
+            || matches!(err, StoreError::Database { source, .. } if is_io(source))
     }
 
     pub(crate) fn read(&self) -> Result<ReadTransaction, StoreError> {
@@ -198,7 +199,10 @@ mod tests {
             failing: failing.clone(),
         };
         let db = Database::builder().create_with_backend(disk).unwrap();
-        let lists = ListStore::new(Handle::new(db, "lists.redb")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let lists = ListStore::open(Handle::new(db, "lists.redb"), dir.path())
+            .unwrap()
+            .unwrap();
         lists.apply(&batch(1)).unwrap();
 
         failing.store(true, Ordering::Release);

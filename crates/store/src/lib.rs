@@ -1,8 +1,10 @@
 //! The local module's embedded store (redb). Two files in one directory:
 //!
-//! * `lists.redb` — the replicated lists and their checkpoints ([`ListStore`]). It can always be
-//!   rebuilt by a full re-sync, so a damaged one is quarantined (renamed aside, never deleted) and
-//!   a fresh one created;
+//! * `lists.redb` and `blocked_cis.segments/` — the replicated lists and their checkpoints
+//!   ([`ListStore`]); `blocked_cis` is kept as sorted fingerprint segment files whose manifest is
+//!   in `lists.redb`. They can always be rebuilt by a full re-sync, so damage to either (a redb
+//!   checksum, a segment's checksum, a missing segment) quarantines both (renamed aside, never
+//!   deleted) and a fresh, empty pair is created;
 //! * `local.redb` — the sold DB and the module's identity ([`LocalStore`]): local-only data, never
 //!   dropped with the lists; a damaged one stops the module with a clear error.
 //!
@@ -12,10 +14,12 @@
 mod error;
 mod handle;
 mod key;
+mod ki_set;
 mod lists;
 mod local;
 mod lookup;
 mod meta;
+mod segment;
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -77,30 +81,32 @@ impl Store {
             }
             Err(OpenFailure::Other(err)) => return Err(err),
         };
-        let lists_path = dir.join(lists::FILE);
         let mut report = OpenReport::default();
-        let db = match open_checked(&lists_path, lists::FILE, options.cache_bytes) {
-            Ok(db) => db,
+        let lists = match open_lists(dir, options.cache_bytes) {
+            Ok(lists) => lists,
             Err(OpenFailure::Other(err)) => return Err(err),
             Err(OpenFailure::Damaged(reason)) => {
-                let aside = quarantine(&lists_path)?;
+                let aside = quarantine(&dir.join(lists::FILE))?;
+                let segments = dir.join(ki_set::DIR);
+                if segments.exists() {
+                    quarantine(&segments)?;
+                }
                 report.quarantined = Some(aside);
                 report.damage = Some(reason);
-                match open_checked(&lists_path, lists::FILE, options.cache_bytes) {
-                    Ok(db) => db,
+                match open_lists(dir, options.cache_bytes) {
+                    Ok(lists) => lists,
                     Err(OpenFailure::Other(err)) => return Err(err),
                     Err(OpenFailure::Damaged(reason)) => {
                         return Err(StoreError::Io {
-                            path: lists_path,
+                            path: dir.join(lists::FILE),
                             source: std::io::Error::other(format!(
-                                "a fresh lists file is damaged at once: {reason}"
+                                "fresh lists are damaged at once: {reason}"
                             )),
                         });
                     }
                 }
             }
         };
-        let lists = ListStore::new(Handle::new(db, lists::FILE))?;
         Ok((Store { lists, local }, report))
     }
 
@@ -120,7 +126,17 @@ impl Store {
     }
 }
 
-/// Renames a damaged file aside (`<name>.damaged-<unix ms>`), never deleting it.
+/// Opens `lists.redb` and the segments it names, telling damage apart from other failures.
+fn open_lists(dir: &Path, cache_bytes: usize) -> Result<ListStore, OpenFailure> {
+    let db = open_checked(&dir.join(lists::FILE), lists::FILE, cache_bytes)?;
+    match ListStore::open(Handle::new(db, lists::FILE), dir) {
+        Ok(Ok(lists)) => Ok(lists),
+        Ok(Err(reason)) => Err(OpenFailure::Damaged(reason)),
+        Err(err) => Err(OpenFailure::Other(err)),
+    }
+}
+
+/// Renames a damaged file or directory aside (`<name>.damaged-<unix ms>`), never deleting it.
 fn quarantine(path: &Path) -> Result<PathBuf, StoreError> {
     let stamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -7,11 +7,11 @@ use redb::{ReadableTableMetadata, TableDefinition, WriteTransaction};
 use crate::error::{InFile, StoreError};
 use crate::handle::Handle;
 use crate::key::{Gtin, KiFingerprint};
+use crate::ki_set::{self, KiSet, Pending};
 use crate::meta::{self, MetaTable};
 
 pub(crate) const FILE: &str = "lists.redb";
 
-pub(crate) const BLOCKED_CIS: TableDefinition<u128, ()> = TableDefinition::new("blocked_cis");
 pub(crate) const BLOCKED_GTIN: TableDefinition<u64, ()> = TableDefinition::new("blocked_gtin");
 pub(crate) const GREY_GTIN: TableDefinition<u64, ()> = TableDefinition::new("grey_gtin");
 /// GTIN → (`mrp`, `smp`) in kopecks.
@@ -125,10 +125,11 @@ pub struct SyncTimes {
     pub last_contact: u64,
 }
 
-/// The lists file.
+/// The lists: `lists.redb` and the `blocked_cis` segments beside it.
 #[derive(Debug)]
 pub struct ListStore {
     pub(crate) handle: Handle,
+    pub(crate) ki: KiSet,
 }
 
 fn key(db: ListDb, field: &str) -> String {
@@ -136,22 +137,14 @@ fn key(db: ListDb, field: &str) -> String {
 }
 
 impl ListStore {
-    pub(crate) fn new(handle: Handle) -> Result<ListStore, StoreError> {
-        let store = ListStore { handle };
-        store.handle.write(|txn| {
-            // Create every table so readers never meet a missing one, and give the empty store a
-            // dbVersion of its own.
-            txn.open_table(BLOCKED_CIS).in_file(FILE)?;
-            txn.open_table(BLOCKED_GTIN).in_file(FILE)?;
-            txn.open_table(GREY_GTIN).in_file(FILE)?;
-            txn.open_table(MIN_PRICE).in_file(FILE)?;
-            let mut meta = txn.open_table(META).in_file(FILE)?;
-            if meta::get_text(&meta, FILE, DB_VERSION)?.is_none() {
-                meta::put_text(&mut meta, FILE, DB_VERSION, &new_version())?;
-            }
-            Ok(())
-        })?;
-        Ok(store)
+    /// Opens the lists in `dir` over an open `lists.redb`; `Ok(Err(reason))` when a segment is
+    /// damaged.
+    pub(crate) fn open(
+        handle: Handle,
+        dir: &std::path::Path,
+    ) -> Result<Result<ListStore, String>, StoreError> {
+        create_tables(&handle)?;
+        Ok(KiSet::open(dir, &handle)?.map(|ki| ListStore { handle, ki }))
     }
 
     /// True after a write failed with an I/O error: the store refuses writes until reopened.
@@ -162,12 +155,23 @@ impl ListStore {
     /// Applies a batch and its checkpoint in one transaction. Returns whether list content
     /// changed (then `dbVersion` is new).
     pub fn apply(&self, batch: &Batch) -> Result<bool, StoreError> {
-        self.handle.write(|txn| {
-            let changed = apply_changes(txn, batch)?;
+        // Refuse a misfit before any file is written.
+        if let Some(misfit) = batch.changes.iter().find(|c| !fits(batch.db, c)) {
+            return Err(mismatch(batch.db, misfit));
+        }
+        let mut pending = Pending::default();
+        let result = self.handle.write(|txn| {
+            let changed = if batch.db == ListDb::BlockedCis {
+                self.apply_ki(txn, batch, &mut pending)?
+            } else {
+                apply_changes(txn, batch)?
+            };
             let mut meta_table = txn.open_table(META).in_file(FILE)?;
             let count_key = key(batch.db, "count");
             let count = meta::get_u64(&meta_table, FILE, &count_key)?.unwrap_or(0);
-            let count = count.saturating_add_signed(changed.count_delta);
+            let count = changed
+                .exact_count
+                .unwrap_or_else(|| count.saturating_add_signed(changed.count_delta));
             meta::put_u64(&mut meta_table, FILE, &count_key, count)?;
             let checkpoint_key = key(batch.db, "checkpoint");
             meta::put_text(&mut meta_table, FILE, &checkpoint_key, &batch.checkpoint)?;
@@ -188,14 +192,60 @@ impl ListStore {
                 meta::put_text(&mut meta_table, FILE, DB_VERSION, &new_version())?;
             }
             Ok(changed.content)
+        });
+        self.ki.settle(pending, result.is_ok());
+        result
+    }
+
+    fn apply_ki(
+        &self,
+        txn: &WriteTransaction,
+        batch: &Batch,
+        pending: &mut Pending,
+    ) -> Result<Changed, StoreError> {
+        let pulled = {
+            let meta_table = txn.open_table(META).in_file(FILE)?;
+            meta::get_u64(&meta_table, FILE, &key(ListDb::BlockedCis, "pulled"))? == Some(1)
+        };
+        // One net change per key, the last in feed order (the sort is stable).
+        let mut net: Vec<(u128, bool)> = batch
+            .changes
+            .iter()
+            .filter_map(|change| match change {
+                ListChange::BlockKi(ki) => Some((ki.0, true)),
+                ListChange::RemoveKi(ki) => Some((ki.0, false)),
+                _ => None,
+            })
+            .collect();
+        net.sort_by_key(|&(key, _)| key);
+        let mut last: Vec<(u128, bool)> = Vec::with_capacity(net.len());
+        for change in net {
+            match last.last_mut() {
+                Some(previous) if previous.0 == change.0 => *previous = change,
+                _ => last.push(change),
+            }
+        }
+        let first_pull = !pulled;
+        let ki = self.ki.apply(
+            txn,
+            &last,
+            first_pull,
+            first_pull && batch.caught_up,
+            pending,
+        )?;
+        Ok(Changed {
+            content: ki.content,
+            count_delta: ki.count_delta,
+            exact_count: ki.exact_count,
         })
     }
 
     /// Empties one database and forgets its checkpoint, so the next pull starts from scratch.
     pub fn reset(&self, db: ListDb) -> Result<(), StoreError> {
-        self.handle.write(|txn| {
+        let mut pending = Pending::default();
+        let result = self.handle.write(|txn| {
             let had_entries = match db {
-                ListDb::BlockedCis => clear(txn, BLOCKED_CIS)?,
+                ListDb::BlockedCis => self.ki.clear(txn, &mut pending)?,
                 ListDb::BlockedGtin => clear(txn, BLOCKED_GTIN)?,
                 ListDb::GreyGtin => clear(txn, GREY_GTIN)?,
                 ListDb::MinPrice => clear(txn, MIN_PRICE)?,
@@ -208,7 +258,9 @@ impl ListStore {
                 meta::put_text(&mut meta_table, FILE, DB_VERSION, &new_version())?;
             }
             Ok(())
-        })
+        });
+        self.ki.settle(pending, result.is_ok());
+        result
     }
 
     /// Replication state of one database.
@@ -268,20 +320,38 @@ impl ListStore {
     }
 }
 
+/// Creates every table so readers never meet a missing one, and gives the empty store a
+/// dbVersion of its own.
+fn create_tables(handle: &Handle) -> Result<(), StoreError> {
+    handle.write(|txn| {
+        txn.open_table(ki_set::KI_SEGMENTS).in_file(FILE)?;
+        txn.open_table(ki_set::KI_TOMBSTONES).in_file(FILE)?;
+        txn.open_table(BLOCKED_GTIN).in_file(FILE)?;
+        txn.open_table(GREY_GTIN).in_file(FILE)?;
+        txn.open_table(MIN_PRICE).in_file(FILE)?;
+        let mut meta = txn.open_table(META).in_file(FILE)?;
+        if meta::get_text(&meta, FILE, DB_VERSION)?.is_none() {
+            meta::put_text(&mut meta, FILE, DB_VERSION, &new_version())?;
+        }
+        Ok(())
+    })
+}
+
 fn new_version() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+#[derive(Default)]
 struct Changed {
     content: bool,
     count_delta: i64,
+    /// Set when the count was established anew (a merge of the whole `blocked_cis`).
+    exact_count: Option<u64>,
 }
 
+/// Applies a batch of a B-tree list (everything but `blocked_cis`).
 fn apply_changes(txn: &WriteTransaction, batch: &Batch) -> Result<Changed, StoreError> {
-    let mut changed = Changed {
-        content: false,
-        count_delta: 0,
-    };
+    let mut changed = Changed::default();
     let mut note = |was: bool, is: bool, differs: bool| {
         changed.count_delta += i64::from(is) - i64::from(was);
         changed.content |= was != is || differs;
@@ -292,21 +362,12 @@ fn apply_changes(txn: &WriteTransaction, batch: &Batch) -> Result<Changed, Store
     let mut ordered: Vec<&ListChange> = batch.changes.iter().collect();
     ordered.sort_by_key(|change| sort_key(change));
     match batch.db {
+        // `blocked_cis` lives in segments (`ListStore::apply_ki`), never here.
         ListDb::BlockedCis => {
-            let mut table = txn.open_table(BLOCKED_CIS).in_file(FILE)?;
-            for change in ordered {
-                match change {
-                    ListChange::BlockKi(ki) => {
-                        let was = table.insert(ki.0, ()).in_file(FILE)?.is_some();
-                        note(was, true, false);
-                    }
-                    ListChange::RemoveKi(ki) => {
-                        let was = table.remove(ki.0).in_file(FILE)?.is_some();
-                        note(was, false, false);
-                    }
-                    other => return Err(mismatch(batch.db, other)),
-                }
-            }
+            return Err(StoreError::KeyMismatch {
+                db: batch.db.name(),
+                key: "B-tree",
+            });
         }
         ListDb::BlockedGtin | ListDb::GreyGtin => {
             let definition = if batch.db == ListDb::GreyGtin {
@@ -372,6 +433,16 @@ fn sort_key(change: &ListChange) -> u128 {
         ListChange::ListGtin(gtin) | ListChange::RemoveGtin(gtin) | ListChange::Price(gtin, _) => {
             u128::from(gtin.as_u64())
         }
+    }
+}
+
+fn fits(db: ListDb, change: &ListChange) -> bool {
+    match db {
+        ListDb::BlockedCis => matches!(change, ListChange::BlockKi(_) | ListChange::RemoveKi(_)),
+        ListDb::BlockedGtin | ListDb::GreyGtin => {
+            matches!(change, ListChange::ListGtin(_) | ListChange::RemoveGtin(_))
+        }
+        ListDb::MinPrice => matches!(change, ListChange::Price(..) | ListChange::RemoveGtin(_)),
     }
 }
 

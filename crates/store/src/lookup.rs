@@ -1,5 +1,5 @@
-//! Read side of the lists: what the check API asks. Every lookup is one read transaction, so it
-//! sees one committed batch boundary, never half a batch.
+//! Read side of the lists: what the check API asks. Each list is read in one read transaction,
+//! so it is seen at one committed batch boundary, never half a batch.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -7,9 +7,7 @@ use redb::{ReadTransaction, ReadableTable};
 
 use crate::error::{InFile, StoreError};
 use crate::key::{Gtin, KiFingerprint};
-use crate::lists::{
-    BLOCKED_CIS, BLOCKED_GTIN, FILE, GREY_GTIN, ListDb, ListStore, MIN_PRICE, MinPrice,
-};
+use crate::lists::{BLOCKED_GTIN, FILE, GREY_GTIN, ListDb, ListStore, MIN_PRICE, MinPrice};
 
 /// What the lists say about one code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -47,20 +45,14 @@ pub struct ListSnapshot {
 impl ListStore {
     /// Looks a code up in every list at once.
     pub fn lookup(&self, ki: &str, gtin: Option<Gtin>) -> Result<ListLookup, StoreError> {
-        let txn = self.handle.read()?;
-        let fingerprint = KiFingerprint::of(ki);
-        let ki_blocked = txn
-            .open_table(BLOCKED_CIS)
-            .in_file(FILE)?
-            .get(fingerprint.0)
-            .in_file(FILE)?
-            .is_some();
+        let ki_blocked = self.ki.contains(&self.handle, KiFingerprint::of(ki).0)?;
         let Some(gtin) = gtin else {
             return Ok(ListLookup {
                 ki_blocked,
                 ..ListLookup::default()
             });
         };
+        let txn = self.handle.read()?;
         Ok(ListLookup {
             ki_blocked,
             gtin_blocked: has_gtin(&txn, ListDb::BlockedGtin, gtin)?,
@@ -86,16 +78,11 @@ impl ListStore {
 
     /// Everything in the lists (tests and tools; memory grows with the lists).
     pub fn snapshot(&self) -> Result<ListSnapshot, StoreError> {
+        let mut snapshot = ListSnapshot {
+            blocked_cis: self.ki.keys(&self.handle)?.into_iter().collect(),
+            ..ListSnapshot::default()
+        };
         let txn = self.handle.read()?;
-        let mut snapshot = ListSnapshot::default();
-        for entry in txn
-            .open_table(BLOCKED_CIS)
-            .in_file(FILE)?
-            .iter()
-            .in_file(FILE)?
-        {
-            snapshot.blocked_cis.insert(entry.in_file(FILE)?.0.value());
-        }
         for entry in txn
             .open_table(BLOCKED_GTIN)
             .in_file(FILE)?

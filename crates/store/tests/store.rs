@@ -290,5 +290,80 @@ fn a_store_open_elsewhere_is_refused_not_quarantined() {
     let _first = open(dir.path());
     let err = Store::open(dir.path(), StoreOptions::default()).unwrap_err();
     assert!(matches!(err, StoreError::AlreadyOpen(_)), "{err}");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    // local.redb, lists.redb and the segment directory: nothing renamed aside.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+}
+
+fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("blocked_cis.segments"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_bit_flip_in_a_segment_quarantines_the_lists_and_keeps_sales() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        fill(&store);
+        store.local().sold_insert(KI, 1).unwrap();
+        assert!(store.lists().is_blocked(KI, None).unwrap());
+    }
+    let files = segment_files(dir.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    let mut bytes = std::fs::read(&files[0]).unwrap();
+    bytes[40] ^= 0x04;
+    std::fs::write(&files[0], &bytes).unwrap();
+
+    let (store, report) = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    assert!(report.quarantined.is_some());
+    let damage = report.damage.unwrap();
+    assert!(damage.contains("checksum"), "{damage}");
+    // The damaged segment is kept aside with its directory, byte for byte.
+    let aside: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with("blocked_cis.segments.damaged-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1);
+    let kept = std::fs::read(aside[0].join(files[0].file_name().unwrap())).unwrap();
+    assert_eq!(kept, bytes);
+    // Never a wrong answer from damaged data: the lists are empty and must be re-synced.
+    assert!(!store.lists().is_blocked(KI, None).unwrap());
+    assert_eq!(
+        store.lists().db_state(ListDb::BlockedCis).unwrap(),
+        Default::default()
+    );
+    assert_eq!(store.local().sold_get(KI).unwrap(), Some(1));
+}
+
+#[test]
+fn a_missing_segment_is_damage_and_an_orphan_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        fill(&store);
+    }
+    let files = segment_files(dir.path());
+    // A segment written by a transaction that never committed, and a half-written one.
+    let orphan = files[0].with_file_name("00000000000000ff.seg");
+    std::fs::copy(&files[0], &orphan).unwrap();
+    let half = files[0].with_file_name("0000000000000100.seg.tmp");
+    std::fs::write(&half, b"half").unwrap();
+    {
+        let (store, report) = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        assert_eq!(report.quarantined, None);
+        assert!(store.lists().is_blocked(KI, None).unwrap());
+        assert_eq!(segment_files(dir.path()), files);
+    }
+    std::fs::remove_file(&files[0]).unwrap();
+    let (store, report) = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    assert!(report.damage.unwrap().contains("missing"));
+    assert!(!store.lists().is_blocked(KI, None).unwrap());
 }
