@@ -236,8 +236,13 @@ impl Module {
         snapshot.last_error = last_error;
         let store = match (&self.shared.store, fatal) {
             (Some(store), None) if !store.is_poisoned() => store,
-            (_, fatal) => {
-                snapshot.failure = Some(fatal.unwrap_or_else(|| "the store refuses writes".into()));
+            (store, fatal) => {
+                let poisoned = store.as_ref().and_then(|store| store.poison_reason());
+                snapshot.failure = Some(
+                    fatal
+                        .or(poisoned)
+                        .unwrap_or_else(|| "the store refuses writes".into()),
+                );
                 return Ok(());
             }
         };

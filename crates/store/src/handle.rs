@@ -4,6 +4,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use redb::{
@@ -72,6 +73,8 @@ pub(crate) struct Handle {
     db: Database,
     file: &'static str,
     poisoned: AtomicBool,
+    /// The I/O failure that poisoned the handle.
+    reason: Mutex<Option<String>>,
 }
 
 impl Handle {
@@ -80,11 +83,20 @@ impl Handle {
             db,
             file,
             poisoned: AtomicBool::new(false),
+            reason: Mutex::new(None),
         }
     }
 
     pub(crate) fn is_poisoned(&self) -> bool {
         self.poisoned.load(Ordering::Acquire)
+    }
+
+    /// The failure that poisoned the handle, if it is.
+    pub(crate) fn poison_reason(&self) -> Option<String> {
+        self.reason
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// Runs `body` in one write transaction and commits it. An error inside `body` aborts the
@@ -100,6 +112,10 @@ impl Handle {
         if let Err(err) = &result
             && self.is_io_failure(err)
         {
+            *self
+                .reason
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(err.to_string());
             self.poisoned.store(true, Ordering::Release);
         }
         result
@@ -209,6 +225,8 @@ mod tests {
         let err = lists.apply(&batch(2)).unwrap_err();
         assert!(err.is_fatal(), "{err}");
         assert!(lists.is_poisoned());
+        let reason = lists.poison_reason().unwrap();
+        assert!(reason.contains("disk failed (test double)"), "{reason}");
 
         // The disk recovers, but the handle still refuses: a restart (and the integrity check)
         // must come first.

@@ -124,6 +124,13 @@ impl Store {
     pub fn is_poisoned(&self) -> bool {
         self.lists.is_poisoned() || self.local.is_poisoned()
     }
+
+    /// The I/O failure that made either file refuse writes, if one did.
+    pub fn poison_reason(&self) -> Option<String> {
+        self.lists
+            .poison_reason()
+            .or_else(|| self.local.poison_reason())
+    }
 }
 
 /// Opens `lists.redb` and the segments it names, telling damage apart from other failures.

@@ -152,6 +152,11 @@ impl ListStore {
         self.handle.is_poisoned()
     }
 
+    /// The I/O failure that made the store refuse writes, if one did.
+    pub fn poison_reason(&self) -> Option<String> {
+        self.handle.poison_reason()
+    }
+
     /// Applies a batch and its checkpoint in one transaction. Returns whether list content
     /// changed (then `dbVersion` is new).
     pub fn apply(&self, batch: &Batch) -> Result<bool, StoreError> {

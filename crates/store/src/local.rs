@@ -61,6 +61,11 @@ impl LocalStore {
         self.handle.is_poisoned()
     }
 
+    /// The I/O failure that made the store refuse writes, if one did.
+    pub fn poison_reason(&self) -> Option<String> {
+        self.handle.poison_reason()
+    }
+
     /// Records a sale at `now`. Returns false when the KI was already recorded (its first sale
     /// time is kept).
     pub fn sold_insert(&self, ki: &str, now: u64) -> Result<bool, StoreError> {

@@ -2,9 +2,10 @@
 //! is generic over it so that it knows nothing of redb or replication; the production
 //! implementation is in `crate::node`.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
-use protocol::lm::{ModuleState, OperationMode};
+use protocol::lm::{ModuleState, OperationMode, SyncProgress};
 
 pub use crate::sync::progress::Progress;
 
@@ -56,6 +57,19 @@ pub struct Snapshot {
     pub grey_mode: bool,
     /// Active databases (empty before init).
     pub dbs: Vec<DbReport>,
+    /// znak's own additions to `status`.
+    pub extensions: StatusExtensions,
+}
+
+/// Fields `status` carries beyond the operator's API (extensions; clients ignore them).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StatusExtensions {
+    /// db name → progress of its running or last pull.
+    pub sync_progress: BTreeMap<String, SyncProgress>,
+    /// Why the module is in `failure`.
+    pub failure_reason: Option<String>,
+    /// The last sync error, until a sync succeeds.
+    pub last_sync_error: Option<String>,
 }
 
 /// What the module's data says about one KI.

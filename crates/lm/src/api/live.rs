@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::ApiState;
 use super::auth::{Auth, CredentialsError, StoredCredentials};
-use super::backend::{Backend, BackendError, CodeFacts, DbReport, Snapshot};
+use super::backend::{Backend, BackendError, CodeFacts, DbReport, Snapshot, StatusExtensions};
 use super::server::{ServeConfig, ServeError, serve};
 use crate::module::{InitError, InitRequest, Module};
 use crate::{ModuleConfig, Status};
@@ -73,6 +73,15 @@ impl Backend for Module {
                 progress: db.progress,
             })
             .collect();
+        let extensions = StatusExtensions {
+            sync_progress: status
+                .databases
+                .iter()
+                .filter_map(|db| Some((db.db.name().to_owned(), db.progress?.to_wire(db.pulled))))
+                .collect(),
+            failure_reason: status.failure.clone(),
+            last_sync_error: status.last_error.clone(),
+        };
         Ok(Snapshot {
             state: wire_state(status.status),
             mode: OperationMode::Active,
@@ -84,6 +93,7 @@ impl Backend for Module {
             last_update: status.last_update,
             grey_mode: status.grey_mode,
             dbs,
+            extensions,
         })
     }
 

@@ -75,6 +75,10 @@ pub fn status_common(snapshot: &Snapshot, version: &str) -> Status {
         is_grey_gtin: Some(snapshot.grey_mode),
         requires_download: None,
         replication_status: None,
+        sync_progress: (!snapshot.extensions.sync_progress.is_empty())
+            .then(|| snapshot.extensions.sync_progress.clone()),
+        failure_reason: snapshot.extensions.failure_reason.clone(),
+        last_sync_error: snapshot.extensions.last_sync_error.clone(),
     }
 }
 

@@ -206,10 +206,9 @@ impl Module {
             .as_deref()
             .and_then(|text| serde_json::from_str(text).ok());
         let now = self.shared.clock.now_ms();
-        let expected = source_docs.saturating_sub(state.doc_count);
         self.live()
             .progress
-            .insert(db, Progress::start(expected, now));
+            .insert(db, Progress::resume(source_docs, state.doc_count, now));
         let mut last_log = now;
         let mut response = source.changes(remote, since.as_ref(), limit, None).await?;
         let mut checkpoint = state.checkpoint;

@@ -166,6 +166,7 @@ impl Backend for FakeBackend {
             last_update: 1,
             grey_mode: false,
             dbs: Vec::new(),
+            extensions: Default::default(),
         })
     }
 

@@ -50,6 +50,8 @@ pub struct Faults {
     pub garbage_next: usize,
     /// Every replication request answers 503 while set.
     pub down: bool,
+    /// After this many more `_changes` answers the source goes `down`.
+    pub down_after_changes: Option<usize>,
 }
 
 #[derive(Default)]
@@ -197,6 +199,14 @@ async fn changes(
     }
     let mut state = state.lock().unwrap();
     state.since_log.push((db.clone(), since_text));
+    match state.faults.down_after_changes {
+        Some(0) => {
+            state.faults.down = true;
+            state.faults.down_after_changes = None;
+        }
+        Some(left) => state.faults.down_after_changes = Some(left - 1),
+        None => {}
+    }
     if let Some(response) = fault(&mut state) {
         return response;
     }
