@@ -27,6 +27,9 @@ const RECORD: u64 = 16;
 const TRAILER: u64 = 8;
 /// Records per index block (one 4 KiB read).
 const BLOCK: usize = 256;
+/// Segments up to this many keys are also kept in memory (≤ 64 KiB each): the small, recent
+/// segments of incremental pulls are probed on every lookup and should cost no read.
+const RESIDENT_MAX: usize = 4096;
 
 /// One open, verified segment.
 #[derive(Debug)]
@@ -41,6 +44,27 @@ pub(crate) struct Segment {
     file: File,
     /// First key of every block of [`BLOCK`] records.
     fences: Vec<u128>,
+    /// Every key, for small segments.
+    resident: Option<Vec<u128>>,
+}
+
+/// Collects keys while there are at most [`RESIDENT_MAX`] of them.
+struct Resident(Option<Vec<u128>>);
+
+impl Resident {
+    fn new() -> Resident {
+        Resident(Some(Vec::new()))
+    }
+
+    fn push(&mut self, key: u128) {
+        if let Some(keys) = &mut self.0 {
+            if keys.len() < RESIDENT_MAX {
+                keys.push(key);
+            } else {
+                self.0 = None;
+            }
+        }
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -80,6 +104,7 @@ impl Segment {
         out.write_all(&[0u8; HEADER as usize]).map_err(io(&tmp))?;
         let mut body = Xxh3::new();
         let mut fences = Vec::new();
+        let mut resident = Resident::new();
         let mut len = 0u64;
         let mut previous: Option<u128> = None;
         while let Some(key) = next()? {
@@ -90,9 +115,10 @@ impl Segment {
                 });
             }
             previous = Some(key);
-            if len % BLOCK as u64 == 0 {
+            if len.is_multiple_of(BLOCK as u64) {
                 fences.push(key);
             }
+            resident.push(key);
             let bytes = key.to_le_bytes();
             body.update(&bytes);
             out.write_all(&bytes).map_err(io(&tmp))?;
@@ -116,6 +142,7 @@ impl Segment {
             path,
             file,
             fences,
+            resident: resident.0,
         })
     }
 
@@ -132,7 +159,7 @@ impl Segment {
         };
         let size = file.metadata().map_err(io(&path))?.len();
         let damaged = |what: &str| Ok(Err(format!("segment {}: {what}", path.display())));
-        if size < HEADER + TRAILER || (size - HEADER - TRAILER) % RECORD != 0 {
+        if size < HEADER + TRAILER || !(size - HEADER - TRAILER).is_multiple_of(RECORD) {
             return damaged("wrong size");
         }
         let mut reader = BufReader::with_capacity(1 << 20, &file);
@@ -146,6 +173,7 @@ impl Segment {
         }
         let mut hasher = Xxh3::new();
         let mut fences = Vec::with_capacity(len as usize / BLOCK + 1);
+        let mut resident = Resident::new();
         let mut previous: Option<u128> = None;
         let mut chunk = vec![0u8; BLOCK * RECORD as usize];
         let mut left = len;
@@ -160,9 +188,10 @@ impl Segment {
                 if previous.is_some_and(|p| p >= key) {
                     return damaged("keys out of order");
                 }
-                if index % BLOCK as u64 == 0 {
+                if index.is_multiple_of(BLOCK as u64) {
                     fences.push(key);
                 }
+                resident.push(key);
                 previous = Some(key);
                 index += 1;
             }
@@ -183,11 +212,15 @@ impl Segment {
             path,
             file,
             fences,
+            resident: resident.0,
         }))
     }
 
     /// Whether the segment holds `key`: one in-memory binary search and one block read.
     pub(crate) fn contains(&self, key: u128) -> Result<bool, StoreError> {
+        if let Some(keys) = &self.resident {
+            return Ok(keys.binary_search(&key).is_ok());
+        }
         let block = self.fences.partition_point(|&fence| fence <= key);
         if block == 0 {
             return Ok(false);
@@ -319,9 +352,28 @@ mod tests {
     }
 
     #[test]
+    fn a_large_segment_is_read_from_the_file_and_agrees_with_a_small_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys: Vec<u128> = (0..(RESIDENT_MAX as u128 * 3)).map(|k| k * 5 + 1).collect();
+        let large = Segment::write(dir.path(), 1, 1, from_slice(&keys)).unwrap();
+        assert!(large.resident.is_none());
+        let small = Segment::write(dir.path(), 2, 2, from_slice(&keys[..100])).unwrap();
+        assert!(small.resident.is_some());
+        for k in 0..600u128 {
+            assert_eq!(large.contains(k).unwrap(), k % 5 == 1, "{k}");
+            assert_eq!(small.contains(k).unwrap(), k % 5 == 1 && k < 500, "{k}");
+        }
+        let last = *keys.last().unwrap();
+        assert!(large.contains(last).unwrap());
+        assert!(!large.contains(last + 1).unwrap());
+        let reopened = Segment::open(dir.path(), 1).unwrap().unwrap();
+        assert!(reopened.resident.is_none() && reopened.contains(last).unwrap());
+    }
+
+    #[test]
     fn every_single_bit_flip_is_detected_at_open() {
         let dir = tempfile::tempdir().unwrap();
-        let keys: Vec<u128> = (0..40u128).map(|k| k << 64 | k).collect();
+        let keys: Vec<u128> = (0..8u128).map(|k| k << 64 | k).collect();
         Segment::write(dir.path(), 1, 1, from_slice(&keys)).unwrap();
         let path = dir.path().join(file_name(1));
         let original = std::fs::read(&path).unwrap();

@@ -213,7 +213,7 @@ fn assert_equal(store: &Store, model: &Model) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(32))]
+    #![proptest_config(ProptestConfig::with_cases(24))]
 
     #[test]
     fn store_equals_model_at_last_committed_batch(ops in proptest::collection::vec(op(), 1..48)) {
