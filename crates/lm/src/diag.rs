@@ -167,6 +167,17 @@ async fn from_store_copy(data: &Path, settings: &Settings) -> Result<(Value, Val
             std::fs::copy(&from, copy.path().join(name)).map_err(DiagError::Copy)?;
         }
     }
+    // blocked_cis lives in segment files that lists.redb names: without them the copy would
+    // read as damaged.
+    let segments = data.join(store::SEGMENTS_DIR);
+    if segments.is_dir() {
+        let to = copy.path().join(store::SEGMENTS_DIR);
+        std::fs::create_dir_all(&to).map_err(DiagError::Copy)?;
+        for entry in std::fs::read_dir(&segments).map_err(DiagError::Copy)? {
+            let entry = entry.map_err(DiagError::Copy)?;
+            std::fs::copy(entry.path(), to.join(entry.file_name())).map_err(DiagError::Copy)?;
+        }
+    }
     let config = ModuleConfig::new(copy.path(), settings.service.clone());
     let module = Module::open(config, Arc::new(SystemClock));
     let snapshot = module.status();

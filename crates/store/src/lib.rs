@@ -30,6 +30,9 @@ pub use lists::{Batch, DbState, ListChange, ListDb, ListStore, MinPrice, SyncTim
 pub use local::{Identity, LocalStore, SOLD_RETENTION_MS};
 pub use lookup::{ListLookup, ListSnapshot};
 
+/// The directory (inside the store's) that holds the `blocked_cis` segment files.
+pub const SEGMENTS_DIR: &str = ki_set::DIR;
+
 use handle::{Handle, OpenFailure, open_checked};
 
 /// Tuning of [`Store::open`].
