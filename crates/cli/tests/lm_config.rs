@@ -2,30 +2,14 @@
 //! (service URL, tokens, log directory), SIGTERM stops the module cleanly, and the rolling log
 //! file holds the run.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Command, Stdio};
+mod support;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const ZNAK: &str = env!("CARGO_BIN_EXE_znak");
-const TOKEN: &str = "32342f94-39ce-49cf-91ac-db8598c45111";
+use support::{Served, ZNAK, request};
 
-fn request(address: &str, path: &str, auth: &str, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).unwrap();
-    let method = if body.is_empty() { "GET" } else { "POST" };
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    let status = text.split(' ').nth(1).unwrap().parse().unwrap();
-    (
-        status,
-        text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned(),
-    )
-}
+const TOKEN: &str = "32342f94-39ce-49cf-91ac-db8598c45111";
 
 #[test]
 fn serve_reads_the_config_file_logs_to_its_log_dir_and_stops_on_sigterm() {
@@ -41,27 +25,22 @@ fn serve_reads_the_config_file_logs_to_its_log_dir_and_stops_on_sigterm() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(ZNAK)
-        .args(["lm", "serve", "--config"])
-        .arg(&config)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split(',').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
+    let mut served = Served::start(
+        Command::new(ZNAK)
+            .args(["lm", "serve", "--config"])
+            .arg(&config)
+            .env_remove("RUST_LOG"),
+    );
+    let (line, address) = served.next_listener();
     assert!(line.contains(&data.display().to_string()), "{line}");
 
-    let (status, body) = request(&address, "/api/v2/status", "Basic YWRtaW46YWRtaW4=", "");
+    let (status, body) = request(
+        &address,
+        "GET",
+        "/api/v2/status",
+        Some("Basic YWRtaW46YWRtaW4="),
+        "",
+    );
     assert_eq!(status, 200, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["serviceUrl"], "http://127.0.0.1:9/op");
@@ -70,24 +49,25 @@ fn serve_reads_the_config_file_logs_to_its_log_dir_and_stops_on_sigterm() {
     let check = r#"{"cis_list":[{"cis":"0104850013000162215aBcDe!"}]}"#;
     let (status, body) = request(
         &address,
+        "POST",
         "/api/v2/cis/outCheck",
-        &format!("Token {TOKEN}"),
+        Some(&format!("Token {TOKEN}")),
         check,
     );
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("4045"), "{body}");
     let other = "Token 00000000-0000-4000-8000-000000000000";
-    let (status, body) = request(&address, "/api/v2/cis/outCheck", other, check);
+    let (status, body) = request(&address, "POST", "/api/v2/cis/outCheck", Some(other), check);
     assert_eq!(status, 401, "{body}");
 
     let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &served.child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
     let deadline = Instant::now() + Duration::from_secs(20);
     let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
+        if let Some(exit) = served.child.try_wait().unwrap() {
             break exit;
         }
         assert!(Instant::now() < deadline, "the module ignored SIGTERM");

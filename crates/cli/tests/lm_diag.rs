@@ -2,35 +2,25 @@
 //! operator emulator, stopped (status computed from a copy of the store, integrity checked) and
 //! running (status from its API). The archive is listed with `tar`, and no secret is in it.
 
-use std::io::{BufRead, BufReader, Write};
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use central::client::AdminClient;
-use central::{Config, Listeners};
-use tokio::net::TcpListener;
+use support::ZNAK;
 
-const ZNAK: &str = env!("CARGO_BIN_EXE_znak");
 const API_TOKEN: &str = "32342f94-39ce-49cf-91ac-db8598c45111";
 const PASSWORD: &str = "s3cret pass";
 
-async fn emulator() -> (String, String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let main = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = Config {
-        data_dir: dir.path().to_path_buf(),
-        advertise_host: None,
-    };
-    let listeners = Listeners { main, cdn: vec![] };
-    let urls = central::advertised_urls(&config, &listeners).unwrap();
-    tokio::spawn(central::run(config, listeners, std::future::pending()));
-    let admin = AdminClient::new(&urls.main).unwrap();
-    let token = admin.token("7700000001").await.unwrap();
+/// An emulator with a participant token and 40 blocked KIs: (service URL, token, emulator).
+async fn emulator() -> (String, String, support::Emulator) {
+    let emulator = support::emulator().await;
+    let token = emulator.admin.token("7700000001").await.unwrap();
     let kis = (0..40)
         .map(|i| format!("0104600000000015215diag{i:02}"))
         .collect();
-    admin.block(kis, None).await.unwrap();
-    (urls.main, token, dir)
+    emulator.admin.block(kis, None).await.unwrap();
+    (emulator.url.clone(), token, emulator)
 }
 
 fn run(command: &mut Command) -> String {
@@ -84,15 +74,8 @@ async fn diag_archives_status_config_logs_and_store_without_secrets() {
     tokio::task::spawn_blocking(move || run(&mut sync))
         .await
         .unwrap();
-    let mut passwd = Command::new(ZNAK)
-        .args(["lm", "passwd", "--login", "kassa", "--data"])
-        .arg(&data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(passwd.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    assert!(passwd.wait().unwrap().success());
+    let typed = support::passwd(&data, "kassa", &format!("{PASSWORD}\n"));
+    assert!(typed.status.success(), "{typed:?}");
     std::fs::create_dir_all(&logs).unwrap();
     for day in 20..=23 {
         std::fs::write(
@@ -176,23 +159,12 @@ async fn diag_archives_status_config_logs_and_store_without_secrets() {
     assert!(credentials.contains("login: kassa"), "{credentials}");
 
     // Running module: the status comes from its API; the store is left alone.
-    let mut serve = Command::new(ZNAK)
-        .args(["lm", "serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(serve.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split(',').next())
-        .unwrap()
-        .to_owned();
+    let mut serve = support::Served::start(
+        Command::new(ZNAK)
+            .args(["lm", "serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config),
+    );
+    let (_, address) = serve.next_listener();
     let archive = dir.path().join("running.tar.gz");
     let printed = run(Command::new(ZNAK)
         .args([
@@ -205,8 +177,7 @@ async fn diag_archives_status_config_logs_and_store_without_secrets() {
         .arg(&config)
         .arg("--out")
         .arg(&archive));
-    let _ = serve.kill();
-    let _ = serve.wait();
+    drop(serve);
     assert!(
         printed.contains("status from the running module"),
         "{printed}"

@@ -1,50 +1,25 @@
 //! `znak lm serve --config FILE` with `[[instance]]` tables: one process, two modules with their
 //! own port, data directory, participant INN and login, each initialised against the emulator.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use central::client::AdminClient;
-use central::{Config, Listeners};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
+use support::{Served, ZNAK, basic, passwd, request_json};
 
-const ZNAK: &str = env!("CARGO_BIN_EXE_znak");
 const INN_A: &str = "7700000011";
 const INN_B: &str = "7700000022";
 
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn basic(login: &str, password: &str) -> String {
-    use base64::Engine;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{login}:{password}"));
-    format!("Basic {encoded}")
-}
-
-/// One HTTP/1.1 request; (status, JSON body).
 fn request(address: &str, method: &str, path: &str, auth: &str, body: &str) -> (u16, Value) {
-    let mut stream = TcpStream::connect(address).unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    let status = text.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
-    let value = serde_json::from_str(body).unwrap_or_else(|_| panic!("not JSON: {text:?}"));
-    (status, value)
+    request_json(
+        address,
+        method,
+        path,
+        Some(auth).filter(|a| !a.is_empty()),
+        body,
+    )
 }
 
 fn wait_ready(address: &str) -> Value {
@@ -62,32 +37,10 @@ fn wait_ready(address: &str) -> Value {
     }
 }
 
-fn passwd(data: &Path, login: &str, password: &str) {
-    let mut child = Command::new(ZNAK)
-        .args(["lm", "passwd", "--login", login, "--data"])
-        .arg(data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(format!("{password}\n").as_bytes()).unwrap();
-    drop(stdin);
-    assert!(child.wait().unwrap().success());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_process_serves_two_instances_with_their_own_inn_port_data_and_login() {
-    let central_dir = tempfile::tempdir().unwrap();
-    let main = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = Config {
-        data_dir: central_dir.path().to_path_buf(),
-        advertise_host: None,
-    };
-    let listeners = Listeners { main, cdn: vec![] };
-    let urls = central::advertised_urls(&config, &listeners).unwrap();
-    tokio::spawn(central::run(config, listeners, std::future::pending()));
-    let admin = AdminClient::new(&urls.main).unwrap();
+    let emulator = support::emulator().await;
+    let admin = &emulator.admin;
     let token_a = admin.token(INN_A).await.unwrap();
     let token_b = admin.token(INN_B).await.unwrap();
     let first13 = "0460000000001";
@@ -101,7 +54,8 @@ async fn one_process_serves_two_instances_with_their_own_inn_port_data_and_login
 
     let dir = tempfile::tempdir().unwrap();
     let (data_a, data_b) = (dir.path().join("a"), dir.path().join("b"));
-    passwd(&data_b, "kassa2", "second long password");
+    let typed = passwd(&data_b, "kassa2", "second long password\n");
+    assert!(typed.status.success(), "{typed:?}");
     let config_path = dir.path().join("lm.toml");
     std::fs::write(
         &config_path,
@@ -109,45 +63,29 @@ async fn one_process_serves_two_instances_with_their_own_inn_port_data_and_login
             "service = {service:?}\npoll_secs = 1\n\n\
              [[instance]]\nname = \"alpha\"\nlisten = \"127.0.0.1:0\"\ndata = {a:?}\ninn = {INN_A:?}\n\n\
              [[instance]]\nname = \"beta\"\nlisten = \"127.0.0.1:0\"\ndata = {b:?}\ninn = {INN_B:?}\n",
-            service = urls.main,
+            service = emulator.url,
             a = data_a.display().to_string(),
             b = data_b.display().to_string(),
         ),
     )
     .unwrap();
 
-    let mut child = Command::new(ZNAK)
-        .args(["lm", "serve", "--config"])
-        .arg(&config_path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _served = Served(child);
-    let addresses = tokio::task::spawn_blocking(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        let mut found = Vec::new();
-        for _ in 0..2 {
-            let line = lines.next().expect("a line per instance").unwrap();
+    let mut served = Served::start(
+        Command::new(ZNAK)
+            .args(["lm", "serve", "--config"])
+            .arg(&config_path),
+    );
+    let addresses: Vec<(String, String)> = (0..2)
+        .map(|_| {
+            let (line, address) = served.next_listener();
             let name = line
                 .split(':')
                 .next()
                 .unwrap()
-                .trim_start_matches("znak lm ")
-                .to_owned();
-            let address = line
-                .split("http://")
-                .nth(1)
-                .and_then(|rest| rest.split(',').next())
-                .unwrap_or_else(|| panic!("no address in {line:?}"))
-                .to_owned();
-            found.push((name, address));
-        }
-        found
-    })
-    .await
-    .unwrap();
+                .trim_start_matches("znak lm ");
+            (name.to_owned(), address)
+        })
+        .collect();
     assert_eq!(addresses[0].0, "alpha");
     assert_eq!(addresses[1].0, "beta");
     let (a, b) = (addresses[0].1.clone(), addresses[1].1.clone());

@@ -2,22 +2,20 @@
 //! the emulator's lists, and a `kill -9` in the middle of a large sync loses nothing — the next
 //! run resumes from the stored checkpoint (same registration) and ends with exact counts.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use central::client::AdminClient;
-use central::{Config, Listeners};
 use serde_json::Value;
 use store::{ListDb, Store, StoreOptions};
-use tokio::net::TcpListener;
-
-const ZNAK: &str = env!("CARGO_BIN_EXE_znak");
+use support::ZNAK;
 
 struct Emulator {
     url: String,
     token: String,
-    _dir: tempfile::TempDir,
+    _emulator: support::Emulator,
 }
 
 /// Blocked KIs, blocked GTINs and prices loaded into a fresh emulator.
@@ -38,16 +36,8 @@ fn ki(i: usize) -> String {
 }
 
 async fn start_emulator(lists: &Lists) -> Emulator {
-    let dir = tempfile::tempdir().unwrap();
-    let main = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = Config {
-        data_dir: dir.path().to_path_buf(),
-        advertise_host: None,
-    };
-    let listeners = Listeners { main, cdn: vec![] };
-    let urls = central::advertised_urls(&config, &listeners).unwrap();
-    tokio::spawn(central::run(config, listeners, std::future::pending()));
-    let admin = AdminClient::new(&urls.main).unwrap();
+    let emulator = support::emulator().await;
+    let admin = &emulator.admin;
     let token = admin.token("7700000001").await.unwrap();
     let kis: Vec<String> = (0..lists.kis).map(ki).collect();
     for chunk in kis.chunks(10_000) {
@@ -60,9 +50,9 @@ async fn start_emulator(lists: &Lists) -> Emulator {
     let prices: Vec<String> = (0..lists.prices).map(|i| gtin(1000 + i)).collect();
     admin.price(prices, Some(12_300), None).await.unwrap();
     Emulator {
-        url: urls.main,
+        url: emulator.url.clone(),
         token,
-        _dir: dir,
+        _emulator: emulator,
     }
 }
 
