@@ -2,9 +2,10 @@
 //! participants and tokens, issuing codes, blocking, prices, sales, the sandbox cases, faults and
 //! emergency mode. Bulk requests carry many values; each request is one transaction.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,8 @@ use crate::store::{Db, DocChange, Status};
 pub const PREFIX: &str = "/admin/v1";
 /// Most codes one `issue` request may create (the CLI splits bigger counts).
 pub const MAX_ISSUE: usize = 1_000_000;
+/// How long a `fault` call waits for a host's listener to close or re-open.
+const LISTENER_WAIT: Duration = Duration::from_secs(10);
 
 pub fn routes() -> Router<AppState> {
     let admin = Router::new()
@@ -316,11 +319,30 @@ async fn fault(
     let JsonBody(request) = body?;
     let fault = Fault::parse(&request.mode, request.ms).map_err(ApiError::bad_request)?;
     let hosts = app.faults.host_count();
-    if request.host == 0 || !app.faults.set(request.host - 1, fault) {
+    if request.host == 0 || request.host > hosts {
         return Err(ApiError::bad_request(format!(
             "host {}: hosts are numbered 1..={hosts}",
             request.host
         )));
+    }
+    let index = request.host - 1;
+    app.store
+        .blocking(move |s| s.save_fault(index, fault))
+        .await?;
+    app.faults.set(index, fault);
+    // Answer once the listener is in the state the fault implies, so that a caller can use the
+    // host right after switching `refuse` off (or count on refusal right after switching it on).
+    let open = fault != Some(Fault::Refuse);
+    if !app.faults.wait_open(index, open, LISTENER_WAIT).await {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "host {}: the listener did not {} within {} s",
+                request.host,
+                if open { "re-open" } else { "close" },
+                LISTENER_WAIT.as_secs()
+            ),
+        ));
     }
     Ok(Json(json!({"host": request.host, "fault": fault})))
 }
@@ -335,6 +357,8 @@ async fn emergency(
     body: Result<JsonBody<EmergencyRequest>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     let JsonBody(request) = body?;
+    let on = request.on;
+    app.store.blocking(move |s| s.save_emergency(on)).await?;
     app.faults.set_emergency(request.on);
     Ok(Json(json!({"emergency": request.on})))
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::http_error::ApiError;
+use crate::store::Knobs;
 
 /// How a CDN host misbehaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,18 +126,41 @@ pub fn emergency() -> Response {
     (StatusCode::NON_AUTHORITATIVE_INFORMATION, axum::Json(body)).into_response()
 }
 
-/// Run-time fault state of the whole emulator (not persisted: a restart clears it).
+/// Fault state of the whole emulator. The knobs are written through to the store by the admin
+/// API and restored from it at start ([`FaultBoard::restore`]), so a restart keeps them.
 pub struct FaultBoard {
-    hosts: Vec<watch::Sender<Option<Fault>>>,
+    hosts: Vec<HostKnob>,
     emergency: AtomicBool,
+}
+
+struct HostKnob {
+    fault: watch::Sender<Option<Fault>>,
+    /// Whether the host's listener is open (the accept loop reports it), so that switching
+    /// `refuse` on or off can wait until it has taken effect.
+    open: watch::Sender<bool>,
 }
 
 impl FaultBoard {
     pub fn new(hosts: usize) -> Self {
         Self {
-            hosts: (0..hosts).map(|_| watch::Sender::new(None)).collect(),
+            hosts: (0..hosts)
+                .map(|_| HostKnob {
+                    fault: watch::Sender::new(None),
+                    open: watch::Sender::new(true),
+                })
+                .collect(),
             emergency: AtomicBool::new(false),
         }
+    }
+
+    /// A board with the stored knobs; faults of hosts this run does not have are ignored.
+    pub fn restore(hosts: usize, knobs: &Knobs) -> Self {
+        let board = Self::new(hosts);
+        for &(index, fault) in &knobs.faults {
+            board.set(index, Some(fault));
+        }
+        board.set_emergency(knobs.emergency);
+        board
     }
 
     pub fn host_count(&self) -> usize {
@@ -147,7 +171,7 @@ impl FaultBoard {
     pub fn set(&self, index: usize, fault: Option<Fault>) -> bool {
         match self.hosts.get(index) {
             Some(host) => {
-                host.send_replace(fault);
+                host.fault.send_replace(fault);
                 true
             }
             None => false,
@@ -155,11 +179,30 @@ impl FaultBoard {
     }
 
     pub fn get(&self, index: usize) -> Option<Fault> {
-        self.hosts.get(index).and_then(|h| *h.borrow())
+        self.hosts.get(index).and_then(|h| *h.fault.borrow())
     }
 
     pub fn watch(&self, index: usize) -> Option<watch::Receiver<Option<Fault>>> {
-        self.hosts.get(index).map(|h| h.subscribe())
+        self.hosts.get(index).map(|h| h.fault.subscribe())
+    }
+
+    /// Called by the accept loop when host `index` closes or re-opens its listener.
+    pub fn report_open(&self, index: usize, open: bool) {
+        if let Some(host) = self.hosts.get(index) {
+            host.open.send_replace(open);
+        }
+    }
+
+    /// Waits until host `index`'s listener is open (`true`) or closed (`false`), at most
+    /// `limit`; `false` when it did not get there in time.
+    pub async fn wait_open(&self, index: usize, open: bool, limit: Duration) -> bool {
+        let Some(host) = self.hosts.get(index) else {
+            return false;
+        };
+        let mut watch = host.open.subscribe();
+        tokio::time::timeout(limit, watch.wait_for(|o| *o == open))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     pub fn set_emergency(&self, on: bool) {

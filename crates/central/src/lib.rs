@@ -100,7 +100,7 @@ pub async fn run(
     let store = tokio::task::spawn_blocking(move || Store::open(&dir))
         .await
         .map_err(|e| Error::Io(std::io::Error::other(e)))??;
-    let faults = FaultBoard::new(listeners.cdn.len());
+    let faults = FaultBoard::restore(listeners.cdn.len(), &store.knobs()?);
     let app = AppState::new(store, faults, urls)?;
 
     let cancel = CancellationToken::new();
@@ -117,7 +117,10 @@ pub async fn run(
             listener,
             router,
             cancel.clone(),
-            app.faults.watch(host),
+            Some(server::HostLink {
+                board: app.faults.clone(),
+                index: host,
+            }),
         ));
     }
     tracker.close();

@@ -3,6 +3,8 @@
 //! on and off.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -13,27 +15,39 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::faults::Fault;
+use crate::faults::{Fault, FaultBoard};
 
-/// Serves `router` on `listener` until `shutdown`. With `refuse`, the listener is closed (and
-/// open connections dropped) while the fault is [`Fault::Refuse`].
+/// The CDN host a listener belongs to: its fault knob is watched for `refuse`, and the
+/// listener's state is reported back to the board.
+pub struct HostLink {
+    pub board: Arc<FaultBoard>,
+    pub index: usize,
+}
+
+/// How long to wait between attempts to rebind a listener whose port is briefly taken.
+const REBIND_RETRY: Duration = Duration::from_millis(100);
+
+/// Serves `router` on `listener` until `shutdown`. With a `host`, the listener is closed (and
+/// open connections dropped) while that host's fault is [`Fault::Refuse`].
 pub async fn serve(
     mut listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
-    mut refuse: Option<watch::Receiver<Option<Fault>>>,
+    host: Option<HostLink>,
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
+    let mut refuse = host.as_ref().and_then(|h| h.board.watch(h.index));
     loop {
         let refused = accept_until(&listener, &router, &shutdown, refuse.as_mut()).await;
         if !refused {
             return Ok(());
         }
         drop(listener);
-        tracing::info!(%addr, "refusing connections");
-        let Some(watch) = refuse.as_mut() else {
+        let (Some(watch), Some(host)) = (refuse.as_mut(), host.as_ref()) else {
             return Ok(());
         };
+        host.board.report_open(host.index, false);
+        tracing::info!(%addr, "refusing connections");
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
@@ -47,7 +61,19 @@ pub async fn serve(
                 }
             }
         }
-        listener = rebind(addr)?;
+        listener = loop {
+            match rebind(addr) {
+                Ok(listener) => break listener,
+                Err(e) => {
+                    tracing::warn!(%addr, "cannot listen again yet: {e}");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(REBIND_RETRY) => {}
+                    }
+                }
+            }
+        };
+        host.board.report_open(host.index, true);
         tracing::info!(%addr, "accepting connections again");
     }
 }

@@ -46,10 +46,10 @@ pub fn cdn_router(app: AppState, host: usize) -> Router {
 }
 
 async fn cdn_info(State(app): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    app.caller(&headers)?;
     if app.faults.emergency() {
         return Ok(faults::emergency());
     }
-    app.caller(&headers)?;
     let hosts = app
         .urls
         .cdn
@@ -64,25 +64,39 @@ async fn cdn_info(State(app): State<AppState>, headers: HeaderMap) -> Result<Res
     .into_response())
 }
 
-/// The emergency answer or the host's fault, when one applies.
-async fn host_fault(state: &CdnState) -> Option<Response> {
+/// Checks the caller and acts out the emergency answer or the host's fault: `Ok(inn)` to answer
+/// normally, `Err` with the response to send instead. The key is checked first, so an unknown
+/// key gets 401 whatever fault is set; only a refusing host (whose listener is closed, so a
+/// request can only have slipped in) answers without looking at it.
+async fn admit(state: &CdnState, headers: &HeaderMap) -> Result<String, Response> {
+    let fault = state.app.faults.get(state.host);
+    if fault == Some(Fault::Refuse)
+        && let Some(response) = Fault::Refuse.act().await
+    {
+        return Err(response);
+    }
+    let inn = state
+        .app
+        .caller(headers)
+        .map_err(IntoResponse::into_response)?;
     if state.app.faults.emergency() {
-        return Some(faults::emergency());
+        return Err(faults::emergency());
     }
-    match state.app.faults.get(state.host) {
-        Some(fault) => fault.act().await,
-        None => None,
+    if let Some(fault) = fault
+        && let Some(response) = fault.act().await
+    {
+        return Err(response);
     }
+    Ok(inn)
 }
 
 async fn health_check(
     State(state): State<CdnState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if let Some(response) = host_fault(&state).await {
+    if let Err(response) = admit(&state, &headers).await {
         return Ok(response);
     }
-    state.app.caller(&headers)?;
     let avg = match state.app.faults.get(state.host) {
         Some(Fault::Delay { ms }) => ms,
         _ => 1,
@@ -100,10 +114,10 @@ async fn codes_check(
     headers: HeaderMap,
     body: Result<JsonBody<CodesCheckRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    if let Some(response) = host_fault(&state).await {
-        return Ok(response);
-    }
-    let inn = state.app.caller(&headers)?;
+    let inn = match admit(&state, &headers).await {
+        Ok(inn) => inn,
+        Err(response) => return Ok(response),
+    };
     let JsonBody(request) = body?;
     if request.codes.is_empty() {
         return Err(ApiError::bad_request(

@@ -5,6 +5,7 @@
 
 mod blocks;
 mod codes;
+mod knobs;
 mod lists;
 mod local;
 
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 pub use codes::{CodeRecord, PackageKind, Status};
+pub use knobs::Knobs;
 pub use lists::{
     ChangesPage, Db, DbStats, DocChange, DocRead, ListWriter, PutOutcome, push_json_string,
 };
@@ -75,6 +77,7 @@ impl Store {
             tx.open_table(TOKENS)?;
             tx.open_table(REGISTRATIONS)?;
             tx.open_table(CODES)?;
+            tx.open_table(knobs::KNOBS)?;
             lists::create_tables(&tx)?;
         }
         tx.commit()?;

@@ -2,6 +2,7 @@
 //! over real sockets.
 
 mod errors;
+mod fault_state;
 mod faults;
 mod harness;
 mod pouchdb;
