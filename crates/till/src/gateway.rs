@@ -3,6 +3,7 @@
 //! error a JSON body `{"error": "..."}` naming what is wrong.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -14,12 +15,14 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
 
 use crate::checker::{CheckRequest, Checker, SetupError};
 use crate::config::TillConfig;
-use crate::queue::{Operation, SoldQueue};
+use crate::queue::{Operation, QueueError, SoldQueue};
 
-/// How often background upkeep runs: CDN refresh when due, probes, queue delivery.
+/// How often background upkeep runs (CDN refresh when due, probes) and the longest the
+/// delivery task sleeps between looks at the queue.
 pub const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 const BODY_LIMIT: usize = 1 << 20;
 
@@ -35,6 +38,8 @@ pub enum GatewayError {
 struct App {
     checker: Checker,
     queue: SoldQueue,
+    /// Wakes the one delivery task after an enqueue.
+    wake_delivery: Arc<Notify>,
 }
 
 /// Serves until `shutdown` completes.
@@ -54,14 +59,18 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
     let queue = SoldQueue::open(&checker.config().queue_path()).map_err(SetupError::from)?;
-    let app = App { checker, queue };
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let app = App {
+        checker,
+        queue,
+        wake_delivery: Arc::new(Notify::new()),
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
     let upkeep = {
         let app = app.clone();
+        let mut stop_rx = stop_rx.clone();
         tokio::spawn(async move {
             loop {
                 app.checker.maintain().await;
-                deliver(&app).await;
                 tokio::select! {
                     _ = tokio::time::sleep(UPKEEP_EVERY) => {}
                     _ = stop_rx.changed() => break,
@@ -69,6 +78,7 @@ pub async fn run_with(
             }
         })
     };
+    let delivery = tokio::spawn(deliveries(app.clone(), stop_rx));
     let router = Router::new()
         .route("/check", post(check))
         .route("/sold", post(sold))
@@ -84,6 +94,7 @@ pub async fn run_with(
         })
         .await;
     upkeep.abort();
+    delivery.abort();
     served.map_err(GatewayError::Serve)
 }
 
@@ -142,7 +153,7 @@ async fn register(app: App, body: Bytes, op: Operation) -> Response {
     }
     match app.queue.enqueue(op, kis.clone(), app.checker.now()) {
         Ok(id) => {
-            tokio::spawn(async move { deliver(&app).await });
+            app.wake_delivery.notify_one();
             (
                 StatusCode::ACCEPTED,
                 axum::Json(json!({"queued": id, "kis": kis})),
@@ -153,13 +164,36 @@ async fn register(app: App, body: Bytes, op: Operation) -> Response {
     }
 }
 
-async fn deliver(app: &App) {
-    let Some(module) = app.checker.module() else {
-        return;
-    };
-    if let Err(err) = app.queue.flush(module, app.checker.now()).await {
-        tracing::error!(%err, "sold queue unusable");
+/// The only task that sends the queue to the module: one entry at a time, in order. It runs
+/// when woken by an enqueue, when the head's backoff runs out, and at least every
+/// [`UPKEEP_EVERY`] (another process may have queued something).
+async fn deliveries(app: App, mut stop: watch::Receiver<bool>) {
+    loop {
+        let wait = deliver_due(&app).await.unwrap_or_else(|err| {
+            tracing::error!(%err, "sold queue unusable");
+            UPKEEP_EVERY
+        });
+        tokio::select! {
+            _ = app.wake_delivery.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => break,
+        }
     }
+}
+
+/// Sends what is due; returns how long to wait before looking again.
+async fn deliver_due(app: &App) -> Result<Duration, QueueError> {
+    let Some(module) = app.checker.module() else {
+        return Ok(UPKEEP_EVERY);
+    };
+    app.queue.flush(module, app.checker.now()).await?;
+    Ok(match app.queue.next_due_ms()? {
+        Some(due) => {
+            let ms = u64::try_from(due - app.checker.now()).unwrap_or(0);
+            Duration::from_millis(ms).min(UPKEEP_EVERY)
+        }
+        None => UPKEEP_EVERY,
+    })
 }
 
 async fn state(State(app): State<App>) -> Response {

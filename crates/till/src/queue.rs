@@ -7,6 +7,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use fs4::fs_std::FileExt;
 use serde::{Deserialize, Serialize};
@@ -60,6 +61,11 @@ pub enum QueueError {
 pub struct SoldQueue {
     path: PathBuf,
     lock_path: PathBuf,
+    /// Held for a whole [`SoldQueue::flush`]: clones deliver one at a time. Two concurrent
+    /// flushes used to send the same head together and each failure added an attempt, so one
+    /// outage counted many times and the backoff grew to minutes (the queue stalled for ~2 min
+    /// after the module came back). Now a failure is counted once per real attempt.
+    delivering: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SoldQueue {
@@ -73,6 +79,7 @@ impl SoldQueue {
         let queue = Self {
             path: path.to_owned(),
             lock_path: path.with_extension("lock"),
+            delivering: Arc::default(),
         };
         queue.read()?;
         Ok(queue)
@@ -105,7 +112,10 @@ impl SoldQueue {
 
     /// Sends due calls in order; stops at the first failure (a return must not overtake its
     /// sale). Returns how many were delivered.
+    /// A flush running in another clone is waited for, then this one sees its result (a head
+    /// that just failed is not due again), so concurrent callers never multiply attempts.
     pub async fn flush(&self, module: &ModuleClient, now: i64) -> Result<usize, QueueError> {
+        let _one_at_a_time = self.delivering.lock().await;
         let mut delivered = 0;
         loop {
             let Some(head) = self.read()?.pending.into_iter().next() else {
@@ -138,6 +148,11 @@ impl SoldQueue {
                 }
             }
         }
+    }
+
+    /// When the head of the queue is due (Unix ms); `None` when nothing is pending.
+    pub fn next_due_ms(&self) -> Result<Option<i64>, QueueError> {
+        Ok(self.read()?.pending.first().map(|p| p.next_attempt_ms))
     }
 
     fn update<R>(&self, mut change: impl FnMut(&mut QueueState) -> R) -> Result<R, QueueError> {

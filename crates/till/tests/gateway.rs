@@ -3,6 +3,7 @@
 mod doubles;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use doubles::{ONLINE_TAG, Reply, module_ok, online_ok};
 use serde_json::{Value, json};
@@ -155,4 +156,71 @@ async fn bad_requests_get_a_clear_json_error() {
     let (status, answer) = post(&format!("{}/nowhere", gateway.url), "{}").await;
     assert_eq!(status, 404);
     assert_eq!(answer["error"], "no such endpoint");
+}
+
+/// The reliability finding of session 2: concurrent deliveries each counted a failure, so a
+/// short module outage pushed the head's backoff to minutes. Now one task delivers, one
+/// attempt is one failure, and the queue drains on the normal 1 s, 2 s, 4 s … schedule.
+#[tokio::test(start_paused = true)]
+async fn queue_drains_promptly_after_the_module_comes_back() {
+    let cdn = doubles::cdn_host().await;
+    let module = doubles::module().await;
+    module.always(Reply::json(
+        500,
+        json!({"code": 500, "description": "module restarting"}),
+    ));
+    let gateway = start(&cdn.url, &module.url).await;
+    let started = tokio::time::Instant::now();
+
+    // Twenty sales from concurrent tills while the module is down.
+    let posts: Vec<_> = (0..20)
+        .map(|i| {
+            let url = format!("{}/sold", gateway.url);
+            let km = format!("0104670540176099215'W9U{i:x}\u{1d}93dGVz");
+            tokio::spawn(async move { post(&url, &json!({"codes": [km]}).to_string()).await })
+        })
+        .collect();
+    for p in posts {
+        assert_eq!(p.await.expect("joined").0, 202);
+    }
+    // Down for 60 s: attempts at about 0, 1, 3, 7, 15, 31 s; the next is due near 63 s.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let down_attempts = module.count("/cis/sell");
+    let state = get_state(&gateway.url).await;
+    let items = state["queue"]["items"].as_array().expect("items").clone();
+    assert_eq!(items.len(), 20, "nothing delivered, nothing lost");
+    assert_eq!(
+        items[0]["attempts"].as_u64(),
+        Some(down_attempts as u64),
+        "every failed request counts once, and only the head is sent"
+    );
+    assert!(
+        (5..=8).contains(&down_attempts),
+        "one delivery at a time over 60 s of outage: {down_attempts} attempts"
+    );
+    assert!(items[1..].iter().all(|i| i["attempts"] == 0));
+
+    module.always(Reply::json(
+        201,
+        json!({"results": [{"success": true, "cis": KI}]}),
+    ));
+    let back = started.elapsed();
+    while get_state(&gateway.url).await["queue"]["pending"] != 0 {
+        assert!(
+            started.elapsed() < back + Duration::from_secs(10),
+            "queue still stalled {:?} after the module came back",
+            started.elapsed() - back
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(module.count("/cis/sell"), down_attempts + 20);
+}
+
+async fn get_state(url: &str) -> Value {
+    reqwest::get(format!("{url}/state"))
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("JSON")
 }
