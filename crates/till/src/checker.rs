@@ -14,6 +14,7 @@ use crate::config::{ConfigError, Settings, TillConfig};
 use crate::module::ModuleClient;
 use crate::online::{ServiceError, TrueApi};
 use crate::outcome::CheckOutcome;
+use crate::readiness::{ModuleReadiness, ReadinessCell, spawn_watch};
 use crate::shared_state::{SharedState, StateError};
 
 /// One item to check.
@@ -63,6 +64,8 @@ pub(crate) struct Inner {
     /// The hosts to use while no list was ever fetched.
     pub fallback: Arc<[String]>,
     pub clock: Arc<dyn Clock>,
+    /// The module's lifecycle state, kept by the status watcher.
+    pub readiness: ReadinessCell,
 }
 
 /// The till checker. Clone it freely; clones share everything.
@@ -95,6 +98,7 @@ impl Checker {
                 state,
                 fallback,
                 clock,
+                readiness: ReadinessCell::default(),
             }),
         })
     }
@@ -105,6 +109,20 @@ impl Checker {
 
     pub fn module(&self) -> Option<&ModuleClient> {
         self.inner.module.as_ref()
+    }
+
+    /// What the checker knows of the module's lifecycle; `None` when no module is configured.
+    pub fn module_readiness(&self) -> Option<ModuleReadiness> {
+        self.inner.module.as_ref()?;
+        Some(self.inner.readiness.get())
+    }
+
+    /// Starts polling the module's status (once per checker; a no-op without a module or when
+    /// already running). Checks start it themselves; the gateway starts it at once.
+    pub fn watch_module(&self) {
+        if self.inner.module.is_some() && self.inner.readiness.claim_watch() {
+            spawn_watch(&self.inner);
+        }
     }
 
     /// Now, by the checker's clock (Unix ms).

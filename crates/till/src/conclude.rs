@@ -6,8 +6,10 @@ use tokio::time::Instant;
 
 use crate::checker::{CheckRequest, Checker};
 use crate::decision::{Sale, Verdict, Violation, decide_offline, decide_online, online_group};
+use crate::module::ModuleError;
 use crate::outcome::{CheckOutcome, Decision, SideReport, Source};
 use crate::race::{ModuleSide, OnlineSide};
+use crate::readiness::{NOT_READY, SYNC_LOST};
 use crate::tag::Tag1260;
 
 impl Checker {
@@ -104,6 +106,7 @@ impl Checker {
                 side_reason(&outcome.online),
                 side_reason(&outcome.module)
             );
+            let not_ready = module_not_ready(&module);
             match settings.mandatory_since(pg, local_time.date()) {
                 Some(since) => {
                     outcome.decision = Decision::Forbid;
@@ -121,6 +124,7 @@ impl Checker {
                     "{why}; the sale may proceed without a check (offline check not mandatory for this group)"
                 )),
             }
+            outcome.reasons.extend(not_ready);
         }
         outcome.pg = pg;
         outcome.elapsed_ms = started.elapsed().as_millis() as u64;
@@ -146,6 +150,12 @@ impl Checker {
                 host,
                 error: None,
                 answer: Some(a.raw.clone()),
+            },
+            ModuleSide::Failed(err @ ModuleError::NotReady { .. }) => SideReport {
+                status: "not_ready",
+                host,
+                error: Some(err.to_string()),
+                answer: None,
             },
             ModuleSide::Failed(err) => SideReport {
                 status: "failed",
@@ -182,6 +192,33 @@ fn repeat_sale_from_module() -> Violation {
             .into(),
         data: json!({"source": "local module", "sold": true}),
     }
+}
+
+/// Why the offline side could not check, when the module said it is not ready: the till shows
+/// the cashier that the module is still loading (4045) or lost its sync (4050).
+fn module_not_ready(module: &ModuleSide) -> Option<Violation> {
+    let ModuleSide::Failed(ModuleError::NotReady {
+        error_code,
+        description,
+    }) = module
+    else {
+        return None;
+    };
+    let message = match *error_code {
+        SYNC_LOST => {
+            "Local module has not synchronised for 72 h (errorCode 4050): no offline check"
+        }
+        NOT_READY => {
+            "Local module is not ready yet, still being configured or loading lists (errorCode 4045): no offline check"
+        }
+        _ => "Local module is not ready: no offline check",
+    };
+    Some(Violation {
+        case: 0,
+        code: "module_not_ready",
+        message: message.into(),
+        data: json!({"errorCode": error_code, "description": description}),
+    })
 }
 
 fn online_report(online: &OnlineSide) -> SideReport {

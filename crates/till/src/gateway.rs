@@ -59,6 +59,7 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
     let queue = SoldQueue::open(&checker.config().queue_path()).map_err(SetupError::from)?;
+    checker.watch_module();
     let app = App {
         checker,
         queue,
@@ -202,13 +203,21 @@ async fn state(State(app): State<App>) -> Response {
         Ok(q) => json!({"pending": q.pending.len(), "items": q.pending}),
         Err(e) => json!({"error": e.to_string()}),
     };
-    let module = match app.checker.module() {
-        None => json!({"configured": false}),
-        Some(m) => match tokio::time::timeout(Duration::from_secs(1), m.status()).await {
-            Ok(Ok(status)) => serde_json::to_value(status).unwrap_or(Value::Null),
-            Ok(Err(e)) => json!({"error": e.to_string()}),
-            Err(_) => json!({"error": "no status answer within 1 s"}),
-        },
+    // The watcher's view, never a live request: /state answers at once even when the module
+    // hangs.
+    let module = match (
+        app.checker.config().module.as_ref(),
+        app.checker.module_readiness(),
+    ) {
+        (Some(config), Some(readiness)) => {
+            let mut view = serde_json::to_value(readiness).unwrap_or(Value::Null);
+            if let Some(map) = view.as_object_mut() {
+                map.insert("configured".into(), Value::Bool(true));
+                map.insert("url".into(), Value::String(config.url.clone()));
+            }
+            view
+        }
+        _ => json!({"configured": false}),
     };
     axum::Json(json!({"cdn": cdn, "module": module, "queue": queue})).into_response()
 }

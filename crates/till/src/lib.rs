@@ -20,6 +20,7 @@ pub mod online;
 pub mod outcome;
 pub mod queue;
 mod race;
+pub mod readiness;
 pub mod shared_state;
 pub mod tag;
 

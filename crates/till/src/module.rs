@@ -165,6 +165,19 @@ impl ModuleClient {
         parse(&raw)
     }
 
+    /// The module's lifecycle state: `GET /api/v2/status`, or `/api/v1/status` when the module
+    /// has no v2 (same fallback rule as `outCheck`). Returns which API answered and the body.
+    pub async fn lifecycle(&self) -> Result<(&'static str, Value), ModuleError> {
+        let request = self.client.get(format!("{}/api/v2/status", self.base));
+        let (status, raw) = self.send(self.with_headers(request, false)).await?;
+        if status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED {
+            return Ok(("v2", expect_ok(status, raw)?));
+        }
+        let request = self.client.get(format!("{}/api/v1/status", self.base));
+        let (status, raw) = self.send(self.with_headers(request, false)).await?;
+        Ok(("v1", expect_ok(status, raw)?))
+    }
+
     async fn send(&self, request: RequestBuilder) -> Result<(StatusCode, Value), ModuleError> {
         let response = request
             .send()

@@ -29,7 +29,8 @@ pub enum Source {
 /// What happened on one side of the race.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SideReport {
-    /// `answered`, `timeout`, `failed`, `emergency`, `not_configured`, `skipped`.
+    /// `answered`, `timeout`, `failed`, `not_ready` (module status or errorCode 4045/4050),
+    /// `emergency`, `not_configured`, `skipped`.
     pub status: &'static str,
     /// The CDN host or module URL asked last.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -56,6 +56,7 @@ impl Checker {
             return self.conclude(&code, &request, online, ModuleSide::NotConfigured, started);
         }
         self.spawn_upkeep_if_due(&state, now);
+        self.watch_module();
 
         let ki = code.ki();
         let module_pg = request.pg.or(code.pg_hint().map(|g| g.id));
@@ -88,11 +89,29 @@ impl Checker {
         let Some(module) = &self.inner.module else {
             return ModuleSide::NotConfigured;
         };
+        let readiness = self.inner.readiness.get();
+        if let Some(error_code) = readiness.refusal() {
+            // The module said it cannot check (§3.3: only `ready` allows offline checks); asking
+            // would only cost a round trip for the same 4045/4050.
+            let description = match &readiness.status {
+                Some(status) if readiness.refused_with.is_none() => {
+                    format!("the module reports status {status}; outCheck not asked")
+                }
+                _ => "the module refused the last outCheck; outCheck not asked".to_owned(),
+            };
+            return ModuleSide::Failed(ModuleError::NotReady {
+                error_code,
+                description,
+            });
+        }
         tracing::info!(%ki, ?pg, "module outCheck request");
         match timeout_at(deadline, module.out_check(ki, pg)).await {
             Ok(Ok(answer)) => ModuleSide::Answered(Box::new(answer)),
             Ok(Err(err)) => {
                 tracing::warn!(%ki, %err, "module gave no answer");
+                if let ModuleError::NotReady { error_code, .. } = &err {
+                    self.inner.readiness.refused(*error_code);
+                }
                 ModuleSide::Failed(err)
             }
             Err(_) => {

@@ -55,7 +55,17 @@ pub struct Script {
 #[derive(Clone, Default)]
 pub struct Double {
     pub script: Arc<Mutex<Script>>,
+    /// Module doubles: what `GET /api/v{1,2}/status` answers (404 while unset), and the
+    /// status paths asked, kept apart from `script` so status polls never eat scripted replies.
+    pub status: Arc<Mutex<StatusScript>>,
     pub url: String,
+}
+
+#[derive(Default)]
+pub struct StatusScript {
+    pub v2: Option<Reply>,
+    pub v1: Option<Reply>,
+    pub polls: Vec<String>,
 }
 
 impl Double {
@@ -68,6 +78,16 @@ impl Double {
     }
     pub fn requests(&self) -> Vec<(String, HeaderMap, Value)> {
         self.script.lock().expect("lock").requests.clone()
+    }
+    /// Sets the `status` answer of a module double (`v2`; `v1` for an old module).
+    pub fn status_v2(&self, reply: Option<Reply>) {
+        self.status.lock().expect("lock").v2 = reply;
+    }
+    pub fn status_v1(&self, reply: Option<Reply>) {
+        self.status.lock().expect("lock").v1 = reply;
+    }
+    pub fn status_polls(&self) -> Vec<String> {
+        self.status.lock().expect("lock").polls.clone()
     }
     pub fn count(&self, path_end: &str) -> usize {
         self.requests()
@@ -99,6 +119,34 @@ async fn scripted(
     tokio::time::sleep(reply.delay).await;
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, axum::Json(reply.body)).into_response()
+}
+
+async fn status(State(double): State<Double>, uri: axum::http::Uri) -> Response {
+    let reply = {
+        let mut script = double.status.lock().expect("lock");
+        script.polls.push(uri.path().to_owned());
+        if uri.path().starts_with("/api/v2/") {
+            script.v2.clone()
+        } else {
+            script.v1.clone()
+        }
+    };
+    let Some(reply) = reply else {
+        let body = json!({"code": 404, "description": "no such method"});
+        return (StatusCode::NOT_FOUND, axum::Json(body)).into_response();
+    };
+    tokio::time::sleep(reply.delay).await;
+    let code = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (code, axum::Json(reply.body)).into_response()
+}
+
+/// A module `status` body in state `status` (protocol.md §3.3).
+pub fn module_status(status: &str) -> Value {
+    json!({"lastSync": 1731658318006_i64, "version": "1.6.2.0", "name": "regime",
+           "inst": "4c182ce0-a325-42a9-ab9e-b5e562cc8721", "status": status,
+           "operationMode": "active", "dbVersion": "52cadcfe-a28f-4877-8b2f-da0481ddf1fa",
+           "serviceUrl": "http://127.0.0.1:9", "lastUpdate": 1731658318006_i64,
+           "inn": "7700000000", "isGreyGtin": false})
 }
 
 async fn health() -> axum::Json<Value> {
@@ -147,6 +195,8 @@ pub async fn module() -> Double {
         .route("/api/v1/cis/outCheck", post(scripted))
         .route("/api/v2/cis/sell", post(scripted))
         .route("/api/v2/cis/return", post(scripted))
+        .route("/api/v2/status", get(status))
+        .route("/api/v1/status", get(status))
         .with_state(double.clone());
     double.url = serve(router).await;
     double
