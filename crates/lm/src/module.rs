@@ -145,7 +145,8 @@ impl Module {
     /// re-synced instead, see `store`).
     pub fn open(config: ModuleConfig, clock: Arc<dyn Clock>) -> Module {
         let now = clock.now_ms();
-        let (store, quarantined, fatal) = match Store::open(&config.data_dir, config.store) {
+        let (store, quarantined, fatal) = match Store::open(&config.data_dir, config.store.clone())
+        {
             Ok((store, report)) => {
                 if let Some(aside) = &report.quarantined {
                     tracing::warn!(

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::disk::is_out_of_space;
+
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -27,6 +29,9 @@ pub enum StoreError {
     /// writing half. Restart the module to recover.
     #[error("{0}: an earlier write failed; the store refuses further writes until restarted")]
     Poisoned(&'static str),
+    /// The file is being reopened after a full disk and cannot be used just now; retried.
+    #[error("{0}: reopening after a full disk; try again")]
+    Unavailable(&'static str),
     /// The local file (sold DB and module identity) is damaged. It is never dropped silently:
     /// the operator must restore it from a backup or move it aside by hand.
     #[error(
@@ -61,11 +66,31 @@ pub enum StoreError {
 
 impl StoreError {
     /// True when the store cannot be used any more by this process (the module reports `failure`).
+    /// A full disk is not: nothing of the failed write was kept, and it is retried.
     pub fn is_fatal(&self) -> bool {
+        if self.is_out_of_space() {
+            return false;
+        }
         matches!(
             self,
             StoreError::Poisoned(_) | StoreError::LocalDamaged { .. } | StoreError::Io { .. }
         ) || matches!(self, StoreError::Database { source, .. } if is_io(source))
+    }
+}
+
+impl StoreError {
+    /// True when a write failed for lack of disk space (ENOSPC, EDQUOT, EFBIG) or the file is
+    /// being reopened after that: transient, the write may be retried when space returns.
+    pub fn is_out_of_space(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Io { source, .. } => is_out_of_space(source),
+            StoreError::Database {
+                source: redb::Error::Io(source),
+                ..
+            } => is_out_of_space(source),
+            _ => false,
+        }
     }
 }
 

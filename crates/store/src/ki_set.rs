@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
+use crate::disk::FullDiskSwitch;
 use crate::error::{InFile, StoreError};
 use crate::handle::Handle;
 use crate::lists::{FILE, META};
@@ -48,6 +49,8 @@ pub(crate) struct KiSet {
     dir: PathBuf,
     /// Every segment a committed (or committing) manifest may name, by id.
     open: Mutex<BTreeMap<u64, Arc<Segment>>>,
+    /// Test double of a full disk, if one is installed.
+    full_disk: Option<FullDiskSwitch>,
 }
 
 /// Files a transaction created and dropped; settled after it commits or fails.
@@ -69,7 +72,11 @@ pub(crate) struct KiChanged {
 impl KiSet {
     /// Opens the segments the manifest names, verifying each file whole, and deletes orphans.
     /// `Ok(Err(reason))` means the list is damaged (a file missing, altered or not matching).
-    pub(crate) fn open(dir: &Path, handle: &Handle) -> Result<Result<KiSet, String>, StoreError> {
+    pub(crate) fn open(
+        dir: &Path,
+        handle: &Handle,
+        full_disk: Option<FullDiskSwitch>,
+    ) -> Result<Result<KiSet, String>, StoreError> {
         let dir = dir.join(DIR);
         std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io {
             path: dir.clone(),
@@ -102,6 +109,7 @@ impl KiSet {
         Ok(Ok(KiSet {
             dir,
             open: Mutex::new(open),
+            full_disk,
         }))
     }
 
@@ -292,7 +300,13 @@ impl KiSet {
         next: impl FnMut() -> Result<Option<u128>, StoreError>,
         pending: &mut Pending,
     ) -> Result<Arc<Segment>, StoreError> {
-        let segment = Arc::new(Segment::write(&self.dir, id, seq, next)?);
+        let segment = Arc::new(Segment::write(
+            &self.dir,
+            id,
+            seq,
+            next,
+            self.full_disk.as_ref(),
+        )?);
         pending.added.push(id);
         self.open_segments().insert(id, segment.clone());
         txn.open_table(KI_SEGMENTS)

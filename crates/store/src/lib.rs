@@ -11,6 +11,7 @@
 //! A replicated batch commits together with its checkpoint; after an I/O failure a handle refuses
 //! further writes (poisoned). Knows nothing of HTTP or JSON.
 
+mod disk;
 mod error;
 mod handle;
 mod key;
@@ -24,6 +25,7 @@ mod segment;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use disk::FullDiskSwitch;
 pub use error::StoreError;
 pub use key::{Gtin, GtinError, KiFingerprint};
 pub use lists::{Batch, DbState, ListChange, ListDb, ListStore, MinPrice, SyncTimes};
@@ -33,19 +35,26 @@ pub use lookup::{ListLookup, ListSnapshot};
 /// The directory (inside the store's) that holds the `blocked_cis` segment files.
 pub const SEGMENTS_DIR: &str = ki_set::DIR;
 
-use handle::{Handle, OpenFailure, open_checked};
+use handle::{Handle, OpenFailure, Opener};
 
 /// Tuning of [`Store::open`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct StoreOptions {
     /// Page cache of the lists file, bytes (the module's RSS budget is small).
     pub cache_bytes: usize,
+    /// Writes are refused (retried later) while the disk has less than this many bytes free,
+    /// so a full disk never fails a write half-way (module default 64 MiB; 0: no reserve).
+    pub reserve_bytes: u64,
+    /// Test double: a switch that makes every write of the store fail as on a full disk.
+    pub full_disk: Option<FullDiskSwitch>,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             cache_bytes: 16 * 1024 * 1024,
+            reserve_bytes: 64 * 1024 * 1024,
+            full_disk: None,
         }
     }
 }
@@ -74,8 +83,15 @@ impl Store {
             source,
         })?;
         let local_path = dir.join(local::FILE);
-        let local = match open_checked(&local_path, local::FILE, 1024 * 1024) {
-            Ok(db) => LocalStore::new(Handle::new(db, local::FILE))?,
+        let local_opener = Opener {
+            path: local_path.clone(),
+            file: local::FILE,
+            cache_bytes: 1024 * 1024,
+            reserve_bytes: options.reserve_bytes,
+            full_disk: options.full_disk.clone(),
+        };
+        let local = match local_opener.open() {
+            Ok(db) => LocalStore::new(Handle::reopenable(db, local_opener))?,
             Err(OpenFailure::Damaged(reason)) => {
                 return Err(StoreError::LocalDamaged {
                     path: local_path,
@@ -85,7 +101,7 @@ impl Store {
             Err(OpenFailure::Other(err)) => return Err(err),
         };
         let mut report = OpenReport::default();
-        let lists = match open_lists(dir, options.cache_bytes) {
+        let lists = match open_lists(dir, &options) {
             Ok(lists) => lists,
             Err(OpenFailure::Other(err)) => return Err(err),
             Err(OpenFailure::Damaged(reason)) => {
@@ -96,7 +112,7 @@ impl Store {
                 }
                 report.quarantined = Some(aside);
                 report.damage = Some(reason);
-                match open_lists(dir, options.cache_bytes) {
+                match open_lists(dir, &options) {
                     Ok(lists) => lists,
                     Err(OpenFailure::Other(err)) => return Err(err),
                     Err(OpenFailure::Damaged(reason)) => {
@@ -137,9 +153,20 @@ impl Store {
 }
 
 /// Opens `lists.redb` and the segments it names, telling damage apart from other failures.
-fn open_lists(dir: &Path, cache_bytes: usize) -> Result<ListStore, OpenFailure> {
-    let db = open_checked(&dir.join(lists::FILE), lists::FILE, cache_bytes)?;
-    match ListStore::open(Handle::new(db, lists::FILE), dir) {
+fn open_lists(dir: &Path, options: &StoreOptions) -> Result<ListStore, OpenFailure> {
+    let opener = Opener {
+        path: dir.join(lists::FILE),
+        file: lists::FILE,
+        cache_bytes: options.cache_bytes,
+        reserve_bytes: options.reserve_bytes,
+        full_disk: options.full_disk.clone(),
+    };
+    let db = opener.open()?;
+    match ListStore::open(
+        Handle::reopenable(db, opener),
+        dir,
+        options.full_disk.clone(),
+    ) {
         Ok(Ok(lists)) => Ok(lists),
         Ok(Err(reason)) => Err(OpenFailure::Damaged(reason)),
         Err(err) => Err(OpenFailure::Other(err)),

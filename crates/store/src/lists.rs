@@ -4,6 +4,7 @@
 
 use redb::{ReadableTableMetadata, TableDefinition, WriteTransaction};
 
+use crate::disk::FullDiskSwitch;
 use crate::error::{InFile, StoreError};
 use crate::handle::Handle;
 use crate::key::{Gtin, KiFingerprint};
@@ -142,9 +143,10 @@ impl ListStore {
     pub(crate) fn open(
         handle: Handle,
         dir: &std::path::Path,
+        full_disk: Option<FullDiskSwitch>,
     ) -> Result<Result<ListStore, String>, StoreError> {
         create_tables(&handle)?;
-        Ok(KiSet::open(dir, &handle)?.map(|ki| ListStore { handle, ki }))
+        Ok(KiSet::open(dir, &handle, full_disk)?.map(|ki| ListStore { handle, ki }))
     }
 
     /// True after a write failed with an I/O error: the store refuses writes until reopened.

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::disk::FullDiskSwitch;
 use crate::error::StoreError;
 
 const MAGIC: &[u8; 8] = b"ZNAKSEG1";
@@ -90,15 +91,34 @@ pub(crate) fn id_of(name: &str) -> Option<u64> {
 impl Segment {
     /// Writes the keys `next` yields (strictly increasing) as segment `id` in `dir`, durably,
     /// and opens it. The count goes into the header after the body is written, so a merge can
-    /// stream its output without knowing its length.
+    /// stream its output without knowing its length. A failed write leaves no file behind, so a
+    /// full disk gets its space back at once.
     pub(crate) fn write(
         dir: &Path,
         id: u64,
         seq: u64,
+        next: impl FnMut() -> Result<Option<u128>, StoreError>,
+        full_disk: Option<&FullDiskSwitch>,
+    ) -> Result<Segment, StoreError> {
+        let tmp = dir.join(format!("{}.tmp", file_name(id)));
+        let written = Segment::write_tmp(dir, &tmp, id, seq, next, full_disk);
+        if written.is_err() {
+            // Best effort: an orphan left here is deleted at the next open anyway.
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
+    }
+
+    fn write_tmp(
+        dir: &Path,
+        tmp: &Path,
+        id: u64,
+        seq: u64,
         mut next: impl FnMut() -> Result<Option<u128>, StoreError>,
+        full_disk: Option<&FullDiskSwitch>,
     ) -> Result<Segment, StoreError> {
         let path = dir.join(file_name(id));
-        let tmp = dir.join(format!("{}.tmp", file_name(id)));
+        let tmp = tmp.to_path_buf();
         let file = File::create(&tmp).map_err(io(&tmp))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         out.write_all(&[0u8; HEADER as usize]).map_err(io(&tmp))?;
@@ -128,6 +148,9 @@ impl Segment {
         let checksum = checksum(&header, body.digest());
         out.write_all(&checksum.to_le_bytes()).map_err(io(&tmp))?;
         let file = out.into_inner().map_err(|err| io(&tmp)(err.into_error()))?;
+        if let Some(switch) = full_disk {
+            switch.check(&tmp).map_err(io(&tmp))?;
+        }
         file.write_all_at(&header, 0).map_err(io(&tmp))?;
         file.sync_all().map_err(io(&tmp))?;
         drop(file);
@@ -336,7 +359,7 @@ mod tests {
     fn written_segment_finds_every_key_and_no_other() {
         let dir = tempfile::tempdir().unwrap();
         let keys: Vec<u128> = (0..1000u128).map(|k| k * 7 + 3).collect();
-        let segment = Segment::write(dir.path(), 5, 4, from_slice(&keys)).unwrap();
+        let segment = Segment::write(dir.path(), 5, 4, from_slice(&keys), None).unwrap();
         for k in 0..7100u128 {
             assert_eq!(segment.contains(k).unwrap(), k % 7 == 3 && k < 7000, "{k}");
         }
@@ -355,9 +378,9 @@ mod tests {
     fn a_large_segment_is_read_from_the_file_and_agrees_with_a_small_one() {
         let dir = tempfile::tempdir().unwrap();
         let keys: Vec<u128> = (0..(RESIDENT_MAX as u128 * 3)).map(|k| k * 5 + 1).collect();
-        let large = Segment::write(dir.path(), 1, 1, from_slice(&keys)).unwrap();
+        let large = Segment::write(dir.path(), 1, 1, from_slice(&keys), None).unwrap();
         assert!(large.resident.is_none());
-        let small = Segment::write(dir.path(), 2, 2, from_slice(&keys[..100])).unwrap();
+        let small = Segment::write(dir.path(), 2, 2, from_slice(&keys[..100]), None).unwrap();
         assert!(small.resident.is_some());
         for k in 0..600u128 {
             assert_eq!(large.contains(k).unwrap(), k % 5 == 1, "{k}");
@@ -374,7 +397,7 @@ mod tests {
     fn every_single_bit_flip_is_detected_at_open() {
         let dir = tempfile::tempdir().unwrap();
         let keys: Vec<u128> = (0..8u128).map(|k| k << 64 | k).collect();
-        Segment::write(dir.path(), 1, 1, from_slice(&keys)).unwrap();
+        Segment::write(dir.path(), 1, 1, from_slice(&keys), None).unwrap();
         let path = dir.path().join(file_name(1));
         let original = std::fs::read(&path).unwrap();
         for byte in 0..original.len() {
@@ -396,8 +419,8 @@ mod tests {
     #[test]
     fn unordered_keys_are_refused_at_write() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(Segment::write(dir.path(), 1, 1, from_slice(&[3, 2])).is_err());
-        assert!(Segment::write(dir.path(), 2, 2, from_slice(&[3, 3])).is_err());
+        assert!(Segment::write(dir.path(), 1, 1, from_slice(&[3, 2]), None).is_err());
+        assert!(Segment::write(dir.path(), 2, 2, from_slice(&[3, 3]), None).is_err());
     }
 
     #[test]
