@@ -1,5 +1,6 @@
 //! A client of the admin API (the CLI's `znak central admin` and the tests use it).
 
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -19,14 +20,31 @@ pub enum ClientError {
     Api { status: u16, description: String },
     #[error("TLS setup: {0}")]
     Tls(#[from] rustls::Error),
+    #[error(transparent)]
+    CaFile(#[from] crate::tls::TlsError),
 }
 
 /// A reqwest client with rustls on the ring provider (no OpenSSL, no global provider needed).
+/// It trusts no certificate: plain HTTP only (see [`http_client_trusting`]).
 pub fn http_client() -> Result<reqwest::Client, ClientError> {
+    client_with_roots(rustls::RootCertStore::empty())
+}
+
+/// A reqwest client that trusts exactly the certificates of the PEM file `ca_file` (the
+/// emulator's `DATA/tls/ca.pem` under `--tls`).
+pub fn http_client_trusting(ca_file: &Path) -> Result<reqwest::Client, ClientError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in crate::tls::read_pem_certificates(ca_file)? {
+        roots.add(cert)?;
+    }
+    client_with_roots(roots)
+}
+
+fn client_with_roots(roots: rustls::RootCertStore) -> Result<reqwest::Client, ClientError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_root_certificates(roots)
         .with_no_client_auth();
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
@@ -50,6 +68,14 @@ impl AdminClient {
         Ok(Self {
             base: format!("{}{PREFIX}", url.trim_end_matches('/')),
             http: http_client()?,
+        })
+    }
+
+    /// For an emulator run with `--tls`: trusts the CA file it printed at start.
+    pub fn with_ca_file(url: &str, ca_file: &Path) -> Result<Self, ClientError> {
+        Ok(Self {
+            base: format!("{}{PREFIX}", url.trim_end_matches('/')),
+            http: http_client_trusting(ca_file)?,
         })
     }
 

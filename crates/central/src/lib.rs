@@ -24,6 +24,7 @@ pub mod sandbox;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod true_api;
 
 use std::future::Future;
@@ -51,6 +52,19 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Host name put into advertised URLs when a listener is bound to 0.0.0.0 / [::].
     pub advertise_host: Option<String>,
+    /// HTTPS on every listener, with a certificate signed by the CA in `DATA/tls` ([`tls`]).
+    pub tls: bool,
+}
+
+impl Config {
+    /// Plain HTTP, URLs named by the bound addresses.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            advertise_host: None,
+            tls: false,
+        }
+    }
 }
 
 /// The bound sockets: the main host and one per CDN host.
@@ -59,16 +73,22 @@ pub struct Listeners {
     pub cdn: Vec<TcpListener>,
 }
 
-fn url_of(addr: SocketAddr, advertise: Option<&str>) -> String {
-    let host = match advertise {
+/// The host name or address clients reach `addr` by.
+fn host_of(addr: SocketAddr, advertise: Option<&str>) -> String {
+    match advertise {
         Some(h) if addr.ip().is_unspecified() => h.to_string(),
         _ if addr.ip().is_unspecified() => "127.0.0.1".to_string(),
         _ => addr.ip().to_string(),
-    };
+    }
+}
+
+fn url_of(addr: SocketAddr, advertise: Option<&str>, tls: bool) -> String {
+    let host = host_of(addr, advertise);
+    let scheme = if tls { "https" } else { "http" };
     if host.contains(':') {
-        format!("http://[{host}]:{}", addr.port())
+        format!("{scheme}://[{host}]:{}", addr.port())
     } else {
-        format!("http://{host}:{}", addr.port())
+        format!("{scheme}://{host}:{}", addr.port())
     }
 }
 
@@ -76,11 +96,11 @@ fn url_of(addr: SocketAddr, advertise: Option<&str>) -> String {
 pub fn advertised_urls(config: &Config, listeners: &Listeners) -> std::io::Result<Urls> {
     let advertise = config.advertise_host.as_deref();
     Ok(Urls {
-        main: url_of(listeners.main.local_addr()?, advertise),
+        main: url_of(listeners.main.local_addr()?, advertise, config.tls),
         cdn: listeners
             .cdn
             .iter()
-            .map(|l| l.local_addr().map(|a| url_of(a, advertise)))
+            .map(|l| l.local_addr().map(|a| url_of(a, advertise, config.tls)))
             .collect::<Result<_, _>>()?,
     })
 }
@@ -101,6 +121,10 @@ pub async fn run(
         .await
         .map_err(|e| Error::Io(std::io::Error::other(e)))??;
     let faults = FaultBoard::restore(listeners.cdn.len(), &store.knobs()?);
+    let tls = match config.tls {
+        true => Some(acceptor(&config, &listeners)?),
+        false => None,
+    };
     let app = AppState::new(store, faults, urls)?;
 
     let cancel = CancellationToken::new();
@@ -110,6 +134,7 @@ pub async fn run(
         main_router(app.clone()),
         cancel.clone(),
         None,
+        tls.clone(),
     ));
     for (host, listener) in listeners.cdn.into_iter().enumerate() {
         let router = true_api::cdn_router(app.clone(), host);
@@ -121,6 +146,7 @@ pub async fn run(
                 board: app.faults.clone(),
                 index: host,
             }),
+            tls.clone(),
         ));
     }
     tracker.close();
@@ -131,6 +157,20 @@ pub async fn run(
     cancel.cancel();
     tracker.wait().await;
     Ok(())
+}
+
+/// The TLS acceptor of every listener: a certificate for `localhost`, the loopback addresses
+/// and every name the listeners are advertised by, signed by the data dir's CA.
+fn acceptor(config: &Config, listeners: &Listeners) -> Result<tokio_rustls::TlsAcceptor, Error> {
+    let ca = tls::Ca::ensure(&config.data_dir)?;
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+    for listener in std::iter::once(&listeners.main).chain(&listeners.cdn) {
+        names.push(host_of(
+            listener.local_addr()?,
+            config.advertise_host.as_deref(),
+        ));
+    }
+    Ok(tokio_rustls::TlsAcceptor::from(ca.server_config(&names)?))
 }
 
 fn main_router(app: AppState) -> Router {

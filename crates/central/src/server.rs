@@ -13,6 +13,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::faults::{Fault, FaultBoard};
@@ -24,6 +25,9 @@ pub struct HostLink {
     pub index: usize,
 }
 
+/// Longest a client may take over the TLS handshake.
+const HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
+
 /// How long to wait between attempts to rebind a listener whose port is briefly taken.
 const REBIND_RETRY: Duration = Duration::from_millis(100);
 
@@ -34,11 +38,13 @@ pub async fn serve(
     router: Router,
     shutdown: CancellationToken,
     host: Option<HostLink>,
+    tls: Option<TlsAcceptor>,
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     let mut refuse = host.as_ref().and_then(|h| h.board.watch(h.index));
     loop {
-        let refused = accept_until(&listener, &router, &shutdown, refuse.as_mut()).await;
+        let refused =
+            accept_until(&listener, &router, &shutdown, refuse.as_mut(), tls.as_ref()).await;
         if !refused {
             return Ok(());
         }
@@ -84,6 +90,7 @@ async fn accept_until(
     router: &Router,
     shutdown: &CancellationToken,
     mut refuse: Option<&mut watch::Receiver<Option<Fault>>>,
+    tls: Option<&TlsAcceptor>,
 ) -> bool {
     let mut connections = JoinSet::new();
     if let Some(watch) = refuse.as_deref_mut()
@@ -111,11 +118,27 @@ async fn accept_until(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let service = TowerToHyperService::new(router.clone());
+                    let tls = tls.cloned();
                     connections.spawn(async move {
                         let builder = Builder::new(TokioExecutor::new());
-                        let _ = builder
-                            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                            .await;
+                        match tls {
+                            None => {
+                                let _ = builder
+                                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                                    .await;
+                            }
+                            // A failed handshake (a client that does not trust the CA) only
+                            // ends that connection.
+                            Some(tls) => match tokio::time::timeout(HANDSHAKE_LIMIT, tls.accept(stream)).await {
+                                Ok(Ok(stream)) => {
+                                    let _ = builder
+                                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                                        .await;
+                                }
+                                Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
+                                Err(_) => tracing::debug!("TLS handshake timed out"),
+                            },
+                        }
                     });
                 }
                 Err(e) => tracing::warn!("accept failed: {e}"),

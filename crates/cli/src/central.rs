@@ -42,6 +42,9 @@ struct ServeArgs {
     /// Host name to advertise in URLs when listening on 0.0.0.0.
     #[arg(long)]
     advertise_host: Option<String>,
+    /// HTTPS on every listener, signed by a CA made once into DATA/tls (its ca.pem is printed).
+    #[arg(long)]
+    tls: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -82,8 +85,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let config = central::Config {
-        data_dir: args.data.clone(),
         advertise_host: args.advertise_host,
+        tls: args.tls,
+        ..central::Config::new(&args.data)
     };
     let listeners = central::Listeners { main, cdn };
     let urls = central::advertised_urls(&config, &listeners)?;
@@ -92,10 +96,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         banner.push_str(&format!("  CDN host {}: {url}\n", i + 1));
     }
     banner.push_str(&format!("  data: {}\n", args.data.display()));
-    banner.push_str(&format!(
-        "  admin: znak central admin --url {} <command>",
-        urls.main
-    ));
+    let mut admin = format!("znak central admin --url {}", urls.main);
+    if args.tls {
+        // Made here (once per data dir) so that its path can be printed before serving.
+        let ca = central::tls::Ca::ensure(&args.data)?;
+        banner.push_str(&format!("  CA file: {}\n", ca.pem_path.display()));
+        admin.push_str(&format!(" --ca-file {}", ca.pem_path.display()));
+    }
+    banner.push_str(&format!("  admin: {admin} <command>"));
     // A closed stdout must not stop the server.
     let _ = writeln!(std::io::stdout().lock(), "{banner}");
     central::run(config, listeners, async {

@@ -224,10 +224,7 @@ async fn start_emulator(
     for _ in 0..CDN_HOSTS {
         cdn.push(TcpListener::bind("127.0.0.1:0").await.map_err(setup)?);
     }
-    let config = central::Config {
-        data_dir: dir.path().join("central"),
-        advertise_host: None,
-    };
+    let config = central::Config::new(dir.path().join("central"));
     let listeners = central::Listeners { main, cdn };
     let urls = central::advertised_urls(&config, &listeners).map_err(setup)?;
     let stopped = stop.clone();

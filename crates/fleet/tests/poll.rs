@@ -85,10 +85,7 @@ async fn real_module(service: &str) -> RealModule {
 async fn emulator() -> (String, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let main = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = central::Config {
-        data_dir: dir.path().to_path_buf(),
-        advertise_host: None,
-    };
+    let config = central::Config::new(dir.path());
     let listeners = central::Listeners { main, cdn: vec![] };
     let urls = central::advertised_urls(&config, &listeners).unwrap();
     tokio::spawn(central::run(config, listeners, std::future::pending()));

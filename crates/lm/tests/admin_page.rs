@@ -58,10 +58,7 @@ async fn admin_page_initialises_the_module_and_shows_progress_until_ready() {
     // The operator emulator with a participant and some blocked codes to pull.
     let central_dir = tempfile::tempdir().unwrap();
     let main = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = Config {
-        data_dir: central_dir.path().to_path_buf(),
-        advertise_host: None,
-    };
+    let config = Config::new(central_dir.path());
     let listeners = Listeners { main, cdn: vec![] };
     let urls = central::advertised_urls(&config, &listeners).unwrap();
     let stop_central = CancellationToken::new();

@@ -26,10 +26,7 @@ async fn emulator(hosts: usize) -> Emulator {
     for _ in 0..hosts {
         cdn.push(TcpListener::bind("127.0.0.1:0").await.expect("bind"));
     }
-    let config = Config {
-        data_dir: dir.path().join("central"),
-        advertise_host: None,
-    };
+    let config = Config::new(dir.path().join("central"));
     let listeners = Listeners { main, cdn };
     let urls = central::advertised_urls(&config, &listeners).expect("urls");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -32,10 +32,7 @@ async fn link_cut_and_repeat_sale_with_the_real_module() {
     // The operator: one CDN host, the guide's sandbox codes and lists.
     let main = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let cdn = vec![TcpListener::bind("127.0.0.1:0").await.expect("bind")];
-    let config = Config {
-        data_dir: dir.path().join("central"),
-        advertise_host: None,
-    };
+    let config = Config::new(dir.path().join("central"));
     let listeners = Listeners { main, cdn };
     let urls = central::advertised_urls(&config, &listeners).expect("urls");
     tokio::spawn(central::run(

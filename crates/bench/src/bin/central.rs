@@ -27,10 +27,7 @@ async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let main_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let cdn = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let config = central::Config {
-        data_dir: dir.path().to_path_buf(),
-        advertise_host: None,
-    };
+    let config = central::Config::new(dir.path());
     let listeners = central::Listeners {
         main: main_listener,
         cdn: vec![cdn],

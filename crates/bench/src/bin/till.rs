@@ -44,10 +44,7 @@ fn services(dir: std::path::PathBuf) -> (Emulator, String) {
         runtime.block_on(async move {
             let main = TcpListener::bind("127.0.0.1:0").await.expect("bind");
             let cdn = vec![TcpListener::bind("127.0.0.1:0").await.expect("bind")];
-            let config = Config {
-                data_dir: dir.join("central"),
-                advertise_host: None,
-            };
+            let config = Config::new(dir.join("central"));
             let listeners = Listeners { main, cdn };
             let urls = central::advertised_urls(&config, &listeners).expect("urls");
             tokio::spawn(central::run(

@@ -1,6 +1,6 @@
 //! Starts an emulator on ephemeral loopback ports with a fresh data directory.
 
-use central::client::{AdminClient, http_client};
+use central::client::{AdminClient, http_client, http_client_trusting};
 use central::{Config, Listeners};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -26,28 +26,44 @@ pub async fn start(hosts: usize) -> Emulator {
 }
 
 pub async fn start_in(dir: tempfile::TempDir, hosts: usize) -> Emulator {
+    start_with(dir, hosts, false).await
+}
+
+/// With `tls`, every listener speaks HTTPS and `admin`/`http` trust only `DATA/tls/ca.pem`.
+pub async fn start_with(dir: tempfile::TempDir, hosts: usize, tls: bool) -> Emulator {
     let main = TcpListener::bind("127.0.0.1:0").await.expect("bind main");
     let mut cdn = Vec::new();
     for _ in 0..hosts {
         cdn.push(TcpListener::bind("127.0.0.1:0").await.expect("bind cdn"));
     }
     let config = Config {
-        data_dir: dir.path().to_path_buf(),
-        advertise_host: None,
+        tls,
+        ..Config::new(dir.path())
     };
+    // The CLI makes the CA before serving too, so that its path can be printed.
+    let ca_file = tls.then(|| central::tls::Ca::ensure(dir.path()).expect("CA").pem_path);
     let listeners = Listeners { main, cdn };
     let urls = central::advertised_urls(&config, &listeners).expect("urls");
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(central::run(config, listeners, async {
         let _ = stopped.await;
     }));
-    let admin = AdminClient::new(&urls.main).expect("client");
+    let (admin, http) = match &ca_file {
+        Some(ca) => (
+            AdminClient::with_ca_file(&urls.main, ca).expect("client"),
+            http_client_trusting(ca).expect("http"),
+        ),
+        None => (
+            AdminClient::new(&urls.main).expect("client"),
+            http_client().expect("http"),
+        ),
+    };
     let token = admin.token(INN).await.expect("token");
     Emulator {
         main: urls.main,
         cdn: urls.cdn,
         admin,
-        http: http_client().expect("http"),
+        http,
         token,
         stop: Some(stop),
         task: Some(task),

@@ -8,3 +8,4 @@ mod harness;
 mod pouchdb;
 mod replication;
 mod sandbox;
+mod tls;

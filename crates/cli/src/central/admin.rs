@@ -25,6 +25,9 @@ pub struct Args {
         env = "ZNAK_CENTRAL_URL"
     )]
     url: String,
+    /// CA certificate to trust (the emulator under `serve --tls` prints its path, DATA/tls/ca.pem).
+    #[arg(long, env = "ZNAK_CENTRAL_CA_FILE")]
+    ca_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -156,7 +159,10 @@ fn say(text: &str) -> anyhow::Result<()> {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let client = AdminClient::new(&args.url)?;
+    let client = match &args.ca_file {
+        Some(ca_file) => AdminClient::with_ca_file(&args.url, ca_file)?,
+        None => AdminClient::new(&args.url)?,
+    };
     let print = |v: serde_json::Value| say(&serde_json::to_string_pretty(&v).unwrap_or_default());
     match args.command {
         Command::Token { inn } => say(&client.token(&inn).await?)?,

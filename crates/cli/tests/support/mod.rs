@@ -146,10 +146,7 @@ pub struct Emulator {
 pub async fn emulator() -> Emulator {
     let dir = tempfile::tempdir().expect("temp dir");
     let main = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let config = Config {
-        data_dir: dir.path().to_path_buf(),
-        advertise_host: None,
-    };
+    let config = Config::new(dir.path());
     let listeners = Listeners { main, cdn: vec![] };
     let urls = central::advertised_urls(&config, &listeners).expect("urls");
     tokio::spawn(central::run(config, listeners, std::future::pending()));
