@@ -58,7 +58,7 @@ pub async fn style() -> Response {
 }
 
 /// What the page shows, in one answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Overview {
     pub state: &'static str,
@@ -79,7 +79,7 @@ pub struct Overview {
 }
 
 /// One active list.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListView {
     pub name: &'static str,
@@ -90,7 +90,7 @@ pub struct ListView {
 }
 
 /// The running (or last) pull of a list.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProgressView {
     pub received: u64,
@@ -101,7 +101,7 @@ pub struct ProgressView {
 }
 
 /// One till (`X-ClientId`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TillView {
     pub client_id: String,
@@ -115,7 +115,7 @@ pub struct TillView {
 }
 
 /// One recent check.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RecentView {
     pub at: u64,
     pub ki: String,
@@ -186,7 +186,7 @@ pub async fn overview<M: Backend>(
 }
 
 /// Body of `POST /admin/api/credentials`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialsChange {
     pub login: String,

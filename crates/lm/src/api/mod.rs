@@ -3,7 +3,8 @@
 //!
 //! * [`router`] — every route; unknown paths 404, wrong methods 405, panics 500, all JSON;
 //! * [`serve`] — the accept loop (`run(config, listener, shutdown)` style);
-//! * [`routes`] — the route table the router is built from (path, methods, who may call);
+//! * [`routes`] — the route table the router and the OpenAPI document are built from (path,
+//!   methods, who may call, what each method takes and answers); [`openapi`] — that document;
 //! * [`auth`] — Basic / Token; [`throttle`] — 429 after repeated failures from one address;
 //! * [`clients`] — per-till counters by `X-ClientId`;
 //! * [`v2`], [`v1`], [`sold`] — the handlers; [`check`] — answers to checks.
@@ -18,6 +19,7 @@ pub mod error;
 pub mod instances;
 mod live;
 pub mod metrics;
+pub mod openapi;
 pub mod routes;
 mod server;
 pub mod sold;

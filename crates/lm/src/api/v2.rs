@@ -18,7 +18,7 @@ use super::{ApiState, Client};
 
 /// Body of `init` and `greyList` answers: the guide documents a bare 200; a JSON body keeps
 /// clients that parse every answer happy.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Done {
     pub code: u16,
     pub description: &'static str,

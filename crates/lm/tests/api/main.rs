@@ -6,5 +6,6 @@ mod conformance;
 mod errors;
 mod live;
 mod metrics;
+mod openapi;
 mod security;
 mod support;

@@ -20,8 +20,8 @@ use uuid::Uuid;
 use crate::live::{FAST, now_ms, start_emulator};
 use crate::support::{FakeBackend, assert_error, basic, http_client, json_of, start_with};
 
-/// Routes that may answer without credentials: `status` (the till polls it first), and the
-/// metrics and API description once they exist.
+/// Routes that may answer without credentials: `status` (the till polls it first), `/metrics`
+/// (scrapers; Basic when `metrics_require_auth`) and the OpenAPI document (it holds no secrets).
 const OPEN_ALLOWED: &[&str] = &[
     "/api/v1/status",
     "/api/v2/status",

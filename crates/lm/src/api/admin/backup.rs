@@ -30,7 +30,7 @@ const FUTURE_SLACK_MS: u64 = 24 * 3600 * 1000;
 const EXPORT_CHUNK: u64 = 10_000;
 
 /// One sold code with its sale time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SoldEntry {
     pub ki: String,
@@ -39,14 +39,14 @@ pub struct SoldEntry {
 }
 
 /// `GET /admin/api/sold` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SoldEntries {
     pub total: u64,
     pub entries: Vec<SoldEntry>,
 }
 
 /// What an import did.
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ImportOutcome {
     /// New codes written.
     pub added: u64,
@@ -56,15 +56,17 @@ pub struct ImportOutcome {
     pub expired: u64,
 }
 
-/// A JSON export.
-#[derive(Debug, Serialize, Deserialize)]
+/// A JSON export (also what an import reads; an import also takes a bare list of entries).
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Export {
-    format: String,
-    inst: String,
-    inn: String,
-    exported_at: u64,
-    sold: Vec<SoldEntry>,
+pub struct Export {
+    /// `znak-sold/1`
+    pub format: String,
+    pub inst: String,
+    pub inn: String,
+    /// Unix ms.
+    pub exported_at: u64,
+    pub sold: Vec<SoldEntry>,
 }
 
 /// `GET /admin/api/sold?skip=&limit=`: entries with sale times, KI order.
