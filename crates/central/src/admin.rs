@@ -193,6 +193,10 @@ pub struct GtinsRequest {
     pub mrp: Option<u64>,
     #[serde(default)]
     pub smp: Option<u64>,
+    /// `price` only: the prices hold in this time zone (1–11) only, for `codes/check` with
+    /// that `timeZone`; they are not in the `min_price` feed.
+    #[serde(default)]
+    pub zone: Option<u8>,
 }
 
 fn check_gtins(gtins: &[String]) -> Result<(), ApiError> {
@@ -266,6 +270,22 @@ async fn price(
     }
     if let Some(smp) = request.smp {
         fields.insert("smp".into(), smp.into());
+    }
+    if let Some(zone) = request.zone {
+        if !(1..=11).contains(&zone) {
+            return Err(ApiError::bad_request(format!(
+                "zone {zone}: a time zone is 1..11 (FFD tag 1011)"
+            )));
+        }
+        let gtins = request.gtins.clone();
+        let prices = (!fields.is_empty()).then_some(fields);
+        let changed = app
+            .store
+            .blocking(move |s| s.set_zone_prices(&gtins, zone, prices.as_ref()))
+            .await?;
+        return Ok(Json(
+            json!({"requested": request.gtins.len(), "changed": changed, "zone": zone}),
+        ));
     }
     let changes = request
         .gtins

@@ -12,16 +12,21 @@ use crate::store::{Db, Status, Store};
 /// Groups whose `isTracking` is always true (protocol.md §1.7).
 const TRACKED: [u16; 8] = [3, 12, 16, 2, 1, 5, 6, 4];
 
-/// The answer for each requested code, and the first per-code fault among them.
+/// Time zone of a request without `timeZone`: Moscow (protocol.md §1.6).
+pub const DEFAULT_TIME_ZONE: u8 = 2;
+
+/// The answer for each requested code, and the first per-code fault among them. `time_zone`
+/// (1–11, FFD tag 1011) picks zone prices set with `admin price --zone`.
 pub fn check_codes(
     store: &Store,
     codes: &[String],
     caller_inn: &str,
+    time_zone: u8,
 ) -> Result<(Vec<CodeInfo>, Option<Fault>), StoreError> {
     let mut fault = None;
     let mut answers = Vec::with_capacity(codes.len());
     for input in codes {
-        let (info, code_fault) = check_one(store, input, caller_inn)?;
+        let (info, code_fault) = check_one(store, input, caller_inn, time_zone)?;
         fault = fault.or(code_fault);
         answers.push(info);
     }
@@ -32,6 +37,7 @@ fn check_one(
     store: &Store,
     input: &str,
     caller_inn: &str,
+    time_zone: u8,
 ) -> Result<(CodeInfo, Option<Fault>), StoreError> {
     let code = match MarkingCode::parse(input) {
         Ok(code) => code,
@@ -98,19 +104,25 @@ fn check_one(
         .doc(Db::MinPrice, &gtin)?
         .filter(|d| !d.deleted)
         .map(|d| d.doc());
-    let price = |field: &str| {
-        prices
-            .as_ref()
-            .and_then(|d| d.get(field))
-            .and_then(Value::as_u64)
+    // `timeZone` changes only these two prices; a zone price, when set, wins over the GTIN's.
+    let zone_price = |field: &str| -> Result<Option<u64>, StoreError> {
+        let zoned = store
+            .zone_prices(&gtin, time_zone)?
+            .and_then(|z| z.get(field).and_then(Value::as_u64));
+        Ok(zoned.or_else(|| {
+            prices
+                .as_ref()
+                .and_then(|d| d.get(field))
+                .and_then(Value::as_u64)
+        }))
     };
     match pg {
         marking::group::TOBACCO => {
             info.mrp = code.mrp().map(u64::from);
-            info.smp = price("smp");
+            info.smp = zone_price("smp")?;
             info.gray_zone = Some(record.gray_zone);
         }
-        marking::group::NCP | marking::group::OTP => info.mrp = price("mrp"),
+        marking::group::NCP | marking::group::OTP => info.mrp = zone_price("mrp")?,
         _ => {}
     }
     Ok((info, record.fault))

@@ -194,6 +194,27 @@ impl AdminClient {
         .await
     }
 
+    /// Prices of `gtins` in time zone `zone` only (both `None`: withdrawn).
+    pub async fn zone_price(
+        &self,
+        gtins: Vec<String>,
+        zone: u8,
+        mrp: Option<u64>,
+        smp: Option<u64>,
+    ) -> Result<Value, ClientError> {
+        self.call(
+            "/price",
+            Some(&GtinsRequest {
+                gtins,
+                mrp,
+                smp,
+                zone: Some(zone),
+                ..GtinsRequest::default()
+            }),
+        )
+        .await
+    }
+
     pub async fn sell(&self, codes: Vec<String>) -> Result<Value, ClientError> {
         self.call("/sell", Some(&CodesRequest { codes, ogvs: None }))
             .await

@@ -9,14 +9,40 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use protocol::true_api::{
-    CDN_INFO_PATH, CODES_CHECK_PATH, CdnHost, CdnInfo, CodesCheckRequest, CodesCheckResponse,
-    HEALTH_CHECK_PATH, HealthCheck,
+    CDN_INFO_PATH, CODES_CHECK_PATH, CdnHost, CdnInfo, CodesCheckResponse, HEALTH_CHECK_PATH,
+    HealthCheck,
 };
 
-use crate::check::check_codes;
+use crate::check::{DEFAULT_TIME_ZONE, check_codes};
 use crate::faults::{self, Fault};
 use crate::http_error::{ApiError, JsonBody};
 use crate::state::AppState;
+
+/// The `codes/check` body as read here: `timeZone` is taken as any JSON value so that a value
+/// of the wrong type is answered with a reason naming the field (serde's message would not).
+/// Other fields (`fiscalDriveNumber`) are accepted and not used.
+#[derive(serde::Deserialize)]
+pub struct CheckBody {
+    codes: Vec<String>,
+    #[serde(default, rename = "timeZone")]
+    time_zone: Option<serde_json::Value>,
+}
+
+/// `timeZone`: 1–11 as FFD tag 1011; absent or null means Moscow (2).
+fn time_zone(value: Option<&serde_json::Value>) -> Result<u8, ApiError> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(DEFAULT_TIME_ZONE),
+        Some(v) => v
+            .as_u64()
+            .filter(|z| (1..=11).contains(z))
+            .map(|z| z as u8)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "timeZone: {v} is not a time zone; an integer 1..11 (FFD tag 1011) is expected"
+                ))
+            }),
+    }
+}
 
 /// Most codes one `codes/check` request may carry (the guide gives no limit; design.md §5 uses
 /// 1000 for the module's methods).
@@ -112,7 +138,7 @@ async fn health_check(
 async fn codes_check(
     State(state): State<CdnState>,
     headers: HeaderMap,
-    body: Result<JsonBody<CodesCheckRequest>, ApiError>,
+    body: Result<JsonBody<CheckBody>, ApiError>,
 ) -> Result<Response, ApiError> {
     let inn = match admit(&state, &headers).await {
         Ok(inn) => inn,
@@ -130,18 +156,12 @@ async fn codes_check(
             request.codes.len()
         )));
     }
-    if let Some(tz) = request.time_zone
-        && !(1..=11).contains(&tz)
-    {
-        return Err(ApiError::bad_request(format!(
-            "timeZone: {tz} is outside 1..11"
-        )));
-    }
+    let time_zone = time_zone(request.time_zone.as_ref())?;
     let codes = request.codes;
     let (answers, fault) = state
         .app
         .store
-        .blocking(move |s| check_codes(s, &codes, &inn))
+        .blocking(move |s| check_codes(s, &codes, &inn, time_zone))
         .await?;
     if let Some(fault) = fault
         && let Some(response) = fault.act().await

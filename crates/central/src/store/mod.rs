@@ -8,6 +8,7 @@ mod codes;
 mod knobs;
 mod lists;
 mod local;
+mod zones;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -78,6 +79,7 @@ impl Store {
             tx.open_table(REGISTRATIONS)?;
             tx.open_table(CODES)?;
             tx.open_table(knobs::KNOBS)?;
+            tx.open_table(zones::ZONE_PRICES)?;
             lists::create_tables(&tx)?;
         }
         tx.commit()?;

@@ -8,4 +8,5 @@ mod harness;
 mod pouchdb;
 mod replication;
 mod sandbox;
+mod time_zone;
 mod tls;

@@ -78,6 +78,10 @@ enum Command {
         mrp: Option<u64>,
         #[arg(long)]
         smp: Option<u64>,
+        /// Only for codes/check requests with this timeZone (1–11, FFD tag 1011); not in the
+        /// min_price list. Without it the prices are the GTIN's (and replicated).
+        #[arg(long)]
+        zone: Option<u8>,
     },
     /// Mark codes as sold (withdrawn from circulation).
     Sell(Values),
@@ -202,14 +206,29 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::UnblockGtin(gtins) => {
             bulk("unblocked", read_values(gtins)?, |c| client.unblock_gtin(c)).await?
         }
-        Command::Price { gtins, mrp, smp } => {
+        Command::Price {
+            gtins,
+            mrp,
+            smp,
+            zone,
+        } => {
             if mrp.is_none() && smp.is_none() {
                 bail!("give --mrp and/or --smp (kopecks)");
             }
-            bulk("priced", read_values(gtins)?, |chunk| {
-                client.price(chunk, mrp, smp)
-            })
-            .await?
+            match zone {
+                Some(zone) => {
+                    bulk("priced", read_values(gtins)?, |chunk| {
+                        client.zone_price(chunk, zone, mrp, smp)
+                    })
+                    .await?
+                }
+                None => {
+                    bulk("priced", read_values(gtins)?, |chunk| {
+                        client.price(chunk, mrp, smp)
+                    })
+                    .await?
+                }
+            }
         }
         Command::Sell(codes) => bulk("sold", read_values(codes)?, |c| client.sell(c)).await?,
         Command::Fault { host, mode, ms } => print(client.fault(host, &mode, ms).await?)?,
