@@ -16,6 +16,13 @@ pub struct Args {
     /// Product group id (protocol.md §1.9), when the till knows it.
     #[arg(long)]
     pg: Option<u16>,
+    /// Partial sale (draft beer, …): how much of the item, in the units of `innerUnitCount`.
+    #[arg(long)]
+    quantity: Option<u64>,
+    /// The items already on this receipt, as JSON: `[{"km": "…", "quantity": 500}, …]`
+    /// (`quantity` only for parts). Enables the receipt rules (no code twice, parts ≤ rest).
+    #[arg(long)]
+    receipt: Option<String>,
     /// The till checker's TOML config.
     #[arg(long, env = "ZNAK_TILL_CONFIG")]
     config: PathBuf,
@@ -40,10 +47,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if checker.state().fetched_at_ms.is_none() {
             checker.maintain().await;
         }
+        let receipt = match args.receipt.as_deref().map(serde_json::from_str) {
+            None => Vec::new(),
+            Some(Ok(items)) => items,
+            Some(Err(err)) => return Ok(usage_error(&format!("--receipt: {err}"))),
+        };
         let request = CheckRequest {
             km: args.km,
             price: args.price,
             pg: args.pg,
+            quantity: args.quantity,
+            receipt,
         };
         let checked = checker.check(request).await;
         // A one-shot process: what it learnt about the CDN hosts goes to the file before exit.

@@ -438,6 +438,7 @@ async fn check<W: Write>(
             km: km.to_owned(),
             price,
             pg: None,
+            ..CheckRequest::default()
         })
         .await
         .map_err(|e| DemoError::Till(e.to_string()))?;

@@ -15,6 +15,7 @@ use crate::module::ModuleClient;
 use crate::online::{ServiceError, TrueApi};
 use crate::outcome::CheckOutcome;
 use crate::readiness::{ModuleReadiness, ReadinessCell, spawn_watch};
+use crate::receipt::ReceiptItem;
 use crate::shared_state::{SharedState, StateError};
 
 /// One item to check.
@@ -29,6 +30,14 @@ pub struct CheckRequest {
     /// Product group id, when the till knows it.
     #[serde(default)]
     pub pg: Option<u16>,
+    /// Partial sale (draft beer, …): how much of the item, in the units of `innerUnitCount`.
+    /// Absent: the whole item.
+    #[serde(default)]
+    pub quantity: Option<u64>,
+    /// The items already on this receipt, for the receipt rules (no code twice; parts not over
+    /// what is left). Absent or empty: the rules see only this item.
+    #[serde(default)]
+    pub receipt: Vec<ReceiptItem>,
 }
 
 /// A request that cannot be checked.
@@ -38,6 +47,10 @@ pub enum CheckError {
     Code(#[from] CodeError),
     #[error("unknown product group {0}")]
     UnknownGroup(u16),
+    #[error("quantity must be above 0 (a partial sale of nothing)")]
+    ZeroQuantity,
+    #[error("receipt[{index}]: {reason}")]
+    Receipt { index: usize, reason: String },
 }
 
 /// The checker cannot start.
@@ -137,6 +150,17 @@ impl Checker {
             && ProductGroup::by_id(pg).is_none()
         {
             return Err(CheckError::UnknownGroup(pg));
+        }
+        if request.quantity == Some(0) {
+            return Err(CheckError::ZeroQuantity);
+        }
+        for (index, item) in request.receipt.iter().enumerate() {
+            let reason = match (marking::ki(&item.km), item.quantity) {
+                (Err(e), _) => format!("marking code unreadable: {e}"),
+                (Ok(_), Some(0)) => "quantity must be above 0".to_owned(),
+                (Ok(_), _) => continue,
+            };
+            return Err(CheckError::Receipt { index, reason });
         }
         Ok(self.race(code, request).await)
     }

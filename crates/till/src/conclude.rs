@@ -1,6 +1,7 @@
 //! From the two sides of the race to one outcome: which answer counts, the verdict, tag 1265.
 
 use marking::MarkingCode;
+use protocol::true_api::CodeInfo;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -10,6 +11,7 @@ use crate::module::ModuleError;
 use crate::outcome::{CheckOutcome, Decision, SideReport, Source};
 use crate::race::{ModuleSide, OnlineSide};
 use crate::readiness::{NOT_READY, SYNC_LOST};
+use crate::receipt::{ReceiptCheck, earlier_entries, receipt_rules};
 use crate::tag::Tag1260;
 
 impl Checker {
@@ -126,6 +128,9 @@ impl Checker {
             }
             outcome.reasons.extend(not_ready);
         }
+        if request.quantity.is_some() || !request.receipt.is_empty() {
+            self.apply_receipt_rules(&mut outcome, request, item);
+        }
         outcome.pg = pg;
         outcome.elapsed_ms = started.elapsed().as_millis() as u64;
         outcome
@@ -140,6 +145,30 @@ impl Checker {
         outcome.sale_allowed = verdict.allows();
         outcome.reasons = verdict.violations;
         outcome.notes.extend(verdict.notes);
+    }
+
+    /// The receipt rules forbid whatever the answers said (they are the till's own check).
+    fn apply_receipt_rules(
+        &self,
+        outcome: &mut CheckOutcome,
+        request: &CheckRequest,
+        item: Option<&CodeInfo>,
+    ) {
+        let earlier = earlier_entries(&request.receipt);
+        let check = ReceiptCheck {
+            ki: &outcome.ki,
+            quantity: request.quantity,
+            earlier: &earlier,
+            inner_unit_count: item.and_then(|i| i.inner_unit_count),
+            sold_unit_count: item.and_then(|i| i.sold_unit_count),
+        };
+        let (violations, notes) = receipt_rules(&check);
+        outcome.notes.extend(notes);
+        if !violations.is_empty() {
+            outcome.decision = Decision::Forbid;
+            outcome.sale_allowed = false;
+            outcome.reasons.extend(violations);
+        }
     }
 
     fn module_report(&self, module: &ModuleSide) -> SideReport {

@@ -21,9 +21,11 @@ pub mod outcome;
 pub mod queue;
 mod race;
 pub mod readiness;
+pub mod receipt;
 pub mod shared_state;
 pub mod tag;
 
 pub use checker::{CheckError, CheckRequest, Checker, SetupError};
 pub use config::TillConfig;
 pub use outcome::{CheckOutcome, Decision, Source};
+pub use receipt::ReceiptItem;

@@ -22,6 +22,7 @@ fn synchronous_check_and_durable_registration() {
             km: "0104670540176099215'W9Um\u{1d}93dGVz".into(),
             price: None,
             pg: None,
+            ..CheckRequest::default()
         })
         .expect("checks");
     assert_eq!(

@@ -71,6 +71,7 @@ async fn check(checker: &Checker, n: usize, price: Option<u64>) -> till::CheckOu
         km: case(n).into(),
         price,
         pg: None,
+        ..CheckRequest::default()
     };
     checker.check(request).await.expect("checks")
 }
@@ -255,6 +256,7 @@ async fn link_cut_mid_session_gives_offline_decisions_and_module_sold_wins() {
         km: case(3).into(),
         price: Some(177_000),
         pg: None,
+        ..CheckRequest::default()
     };
     let outcome = checker.check(request).await.expect("checks");
     assert_eq!(outcome.source, Source::Online);

@@ -100,6 +100,7 @@ async fn link_cut_and_repeat_sale_with_the_real_module() {
                     km: case(n).into(),
                     price,
                     pg: None,
+                    ..CheckRequest::default()
                 })
                 .await
                 .expect("checks")

@@ -120,6 +120,7 @@ fn request(price: Option<u64>) -> CheckRequest {
         km: KM.into(),
         price,
         pg: None,
+        ..CheckRequest::default()
     }
 }
 
@@ -369,6 +370,7 @@ async fn nothing_answers_no_check_unless_mandatory() {
             km: KM.into(),
             price: None,
             pg: Some(8),
+            ..CheckRequest::default()
         })
         .await
         .expect("checks");
@@ -448,6 +450,7 @@ async fn bad_input_is_an_error_not_a_decision() {
             km: KM.into(),
             price: None,
             pg: Some(7),
+            ..CheckRequest::default()
         })
         .await;
     assert_eq!(

@@ -144,6 +144,7 @@ async fn run_checks(checker: &Checker, n: usize, expect: Source) -> Stats {
                 km: KM.into(),
                 price: None,
                 pg: None,
+                ..CheckRequest::default()
             })
             .await
             .expect("checks");
@@ -318,6 +319,7 @@ async fn main() {
                 km: KM.into(),
                 price: None,
                 pg: None,
+                ..CheckRequest::default()
             })
             .await
             .expect("checks");
