@@ -15,6 +15,7 @@ pub mod backend;
 pub mod body;
 pub mod check;
 pub mod clients;
+mod deadline;
 pub mod error;
 pub mod instances;
 mod live;

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use super::deadline::HeadDeadline;
 use super::{ApiState, Backend, router};
 
 /// Connection-level limits.
@@ -21,7 +22,8 @@ use super::{ApiState, Backend, router};
 pub struct ServeConfig {
     /// Open connections at most; more wait in the listen backlog.
     pub max_connections: usize,
-    /// Time allowed for a request head to arrive (also closes idle keep-alive connections).
+    /// Time allowed for a request head to arrive once started (then a JSON 408 and close), and
+    /// for an idle keep-alive connection to start its next request (then closed silently).
     pub header_timeout: Duration,
 }
 
@@ -95,9 +97,11 @@ pub async fn serve<M: Backend>(
         ));
         let shutdown = shutdown.clone();
         connections.spawn(async move {
+            // Head deadlines are HeadDeadline's: hyper's own closes without a JSON answer.
+            let stream = HeadDeadline::new(stream, config.header_timeout);
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(config.header_timeout)
+                .header_read_timeout(None)
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), service);
             let mut connection = std::pin::pin!(connection);

@@ -203,17 +203,61 @@ async fn a_body_that_never_arrives_is_408_json() {
 }
 
 #[tokio::test]
-async fn a_head_that_never_ends_is_closed_not_hung() {
+async fn a_head_that_never_ends_is_408_json_then_closed() {
+    // quick_serve_config: a head may take 500 ms.
     let server = start(FakeBackend::ready(), Auth::new(None, vec![])).await;
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     stream
         .write_all(b"GET /api/v2/status HTTP/1.1\r\nHost: x\r\n")
         .await
         .unwrap();
-    // No JSON is possible before a request exists: the header deadline closes the connection.
     let mut buffer = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut buffer)).await;
-    assert!(read.is_ok(), "the server kept a half-sent request open");
+    // read_to_end returns only once the server has closed the connection.
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut buffer))
+        .await
+        .expect("the server kept a half-sent request open")
+        .unwrap();
+    let text = String::from_utf8(buffer).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(head.starts_with("HTTP/1.1 408 "), "{text}");
+    assert!(head.contains("content-type: application/json"), "{text}");
+    let body: serde_json::Value = serde_json::from_str(body).expect("JSON body");
+    assert_error(408, &body, 408);
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_without_an_answer() {
+    let server = start(FakeBackend::ready(), Auth::new(None, vec![])).await;
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    // One whole request on a keep-alive connection, then nothing.
+    stream
+        .write_all(b"GET /api/v2/status HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buffer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut buffer))
+        .await
+        .expect("the server kept an idle connection open")
+        .unwrap();
+    let text = String::from_utf8(buffer).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    assert_eq!(
+        text.matches("HTTP/1.1 ").count(),
+        1,
+        "a second answer: {text}"
+    );
+    // A connection that never sends a byte is closed with no answer at all.
+    let mut silent = TcpStream::connect(server.addr).await.unwrap();
+    let mut nothing = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), silent.read_to_end(&mut nothing))
+        .await
+        .expect("the server kept a silent connection open")
+        .unwrap();
+    assert!(
+        nothing.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&nothing)
+    );
 }
 
 #[tokio::test]
