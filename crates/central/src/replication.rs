@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use crate::http_error::JsonBody;
 use crate::state::AppState;
-use crate::store::{Db, DocRead, push_json_string};
+use crate::store::{Db, DocRead, LocalPut, push_json_string};
 
 /// Path prefix of the replication source on the main host.
 pub const PREFIX: &str = "/replication";
@@ -333,12 +333,23 @@ async fn put_local(
         .store
         .blocking(move |s| s.put_local_doc(db, &local_id, doc))
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(PutResponse {
-            ok: true,
-            id: format!("_local/{id}"),
-            rev: put.rev,
-        }),
-    ))
+    match put {
+        LocalPut::Written { rev } => Ok((
+            StatusCode::CREATED,
+            Json(PutResponse {
+                ok: true,
+                id: format!("_local/{id}"),
+                rev,
+            }),
+        )),
+        LocalPut::Conflict { given, stored } => Err(CouchFailure(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "Document update conflict: _rev {} given, the stored revision is {}",
+                given.as_deref().unwrap_or("(none)"),
+                stored.as_deref().unwrap_or("(none: no such document)")
+            ),
+        )),
+    }
 }

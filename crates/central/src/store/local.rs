@@ -8,8 +8,15 @@ use crate::error::StoreError;
 
 /// Result of writing a `_local` doc.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalPut {
-    pub rev: String,
+pub enum LocalPut {
+    /// Stored with this new revision.
+    Written { rev: String },
+    /// The body's `_rev` is not the stored revision (`None`: no such doc / no `_rev` given), as
+    /// when two replicators share a checkpoint id; nothing was written.
+    Conflict {
+        given: Option<String>,
+        stored: Option<String>,
+    },
 }
 
 impl Store {
@@ -23,7 +30,8 @@ impl Store {
         decode_json(id, raw.value()).map(Some)
     }
 
-    /// Stores a `_local` doc (no conflict check, as checkpoints are written by one replicator).
+    /// Stores a `_local` doc when its `_rev` is the stored revision (absent for a new doc), as
+    /// CouchDB does; otherwise answers [`LocalPut::Conflict`].
     pub fn put_local_doc(
         &self,
         db: Db,
@@ -38,10 +46,17 @@ impl Store {
                 Some(raw) => Some(decode_json(id, raw.value())?),
                 None => None,
             };
-            let generation = previous
+            let stored = previous
                 .as_ref()
                 .and_then(|p| p.get("_rev"))
                 .and_then(Value::as_str)
+                .map(str::to_string);
+            let given = body.get("_rev").and_then(Value::as_str).map(str::to_string);
+            if given != stored {
+                return Ok(LocalPut::Conflict { given, stored });
+            }
+            let generation = stored
+                .as_deref()
                 .and_then(|r| r.strip_prefix("0-"))
                 .and_then(|n| n.parse::<u64>().ok())
                 .unwrap_or(0);
@@ -52,6 +67,6 @@ impl Store {
             table.insert(id, bytes.as_slice())?;
         }
         tx.commit()?;
-        Ok(LocalPut { rev })
+        Ok(LocalPut::Written { rev })
     }
 }

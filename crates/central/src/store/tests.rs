@@ -108,20 +108,43 @@ fn local_docs_get_increasing_revisions() {
         .as_object()
         .cloned()
         .unwrap_or_default();
+    let written = |rev: &str| LocalPut::Written { rev: rev.into() };
     assert_eq!(
         store
             .put_local_doc(Db::BlockedCis, "x", body.clone())
-            .expect("put")
-            .rev,
-        "0-1"
+            .expect("put"),
+        written("0-1")
     );
+    // Without the stored revision, or with an old one, the write is a conflict.
     assert_eq!(
         store
-            .put_local_doc(Db::BlockedCis, "x", body)
-            .expect("put")
-            .rev,
-        "0-2"
+            .put_local_doc(Db::BlockedCis, "x", body.clone())
+            .expect("put"),
+        LocalPut::Conflict {
+            given: None,
+            stored: Some("0-1".into())
+        }
     );
+    let mut next = body.clone();
+    next.insert("_rev".into(), json!("0-1"));
+    assert_eq!(
+        store
+            .put_local_doc(Db::BlockedCis, "x", next.clone())
+            .expect("put"),
+        written("0-2")
+    );
+    assert!(matches!(
+        store.put_local_doc(Db::BlockedCis, "x", next).expect("put"),
+        LocalPut::Conflict { .. }
+    ));
+    let mut fresh = body;
+    fresh.insert("_rev".into(), json!("0-7"));
+    assert!(matches!(
+        store
+            .put_local_doc(Db::BlockedCis, "y", fresh)
+            .expect("put"),
+        LocalPut::Conflict { stored: None, .. }
+    ));
     let doc = store
         .local_doc(Db::BlockedCis, "x")
         .expect("get")

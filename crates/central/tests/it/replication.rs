@@ -310,6 +310,31 @@ async fn local_checkpoints_and_everything_survive_a_restart() {
         (&answer["ok"], &answer["id"], &answer["rev"]),
         (&json!(true), &json!("_local/abc"), &json!("0-1"))
     );
+    // A write that does not name the stored revision is a conflict, as in CouchDB.
+    let url = format!("{}/blocked_cis/_local/abc", src.reg.replication.url);
+    for (body, status) in [
+        (json!({"last_seq": 2}), 409),
+        (json!({"last_seq": 2, "_rev": "0-9"}), 409),
+        (json!({"last_seq": 1, "_rev": "0-1"}), 201),
+        (json!({"last_seq": 1, "_rev": "0-1"}), 409),
+    ] {
+        let put = emu
+            .http
+            .put(&url)
+            .basic_auth(
+                &src.reg.replication.username,
+                Some(&src.reg.replication.password),
+            )
+            .json(&body)
+            .send()
+            .await
+            .expect("PUT");
+        assert_eq!(put.status().as_u16(), status, "{body}");
+        let answer: Value = put.json().await.expect("json");
+        if status == 409 {
+            assert_eq!(answer["error"], json!("conflict"), "{answer}");
+        }
+    }
 
     let token = emu.token.clone();
     let mut reg = src.reg.clone();
@@ -324,7 +349,7 @@ async fn local_checkpoints_and_everything_survive_a_restart() {
     let (status, doc) = src.get("/blocked_cis/_local/abc").await;
     assert_eq!(
         (status, &doc["last_seq"], &doc["_rev"]),
-        (200, &json!(1), &json!("0-1"))
+        (200, &json!(1), &json!("0-2"))
     );
     let feed = src.changes("blocked_cis", "since=0").await;
     assert_eq!(feed.results.len(), 1);
