@@ -47,7 +47,7 @@ fn main() -> ExitCode {
     // The demo narrates on stdout; the fault warnings it provokes on purpose would drown it.
     // `znak lm` sets up its own logging (a service's log level and file come from its config).
     match cli.command {
-        Command::Lm(_) => {}
+        Command::Lm(_) => ::lm::memory::limit_malloc_arenas(),
         Command::Demo(_) => init_logging("error"),
         _ => init_logging("warn"),
     }

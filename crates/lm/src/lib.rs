@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod diag;
 pub mod lifecycle;
+pub mod memory;
 pub mod module;
 pub mod settings;
 pub mod sync;

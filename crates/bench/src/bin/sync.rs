@@ -92,8 +92,17 @@ async fn module_mode(service: String, token: String) {
     );
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // The module child runs as `znak lm` does, with glibc's arenas limited before any thread.
+    if std::env::args().nth(1).as_deref() == Some("module") {
+        lm::memory::limit_malloc_arenas();
+    }
+    tokio::runtime::Runtime::new()
+        .expect("tokio runtime")
+        .block_on(run());
+}
+
+async fn run() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("module") {
         return module_mode(args[1].clone(), args[2].clone()).await;

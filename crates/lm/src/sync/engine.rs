@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use protocol::registration::{Databases, ReplicationSource};
-use protocol::replication::{ChangesResponse, Seq};
+use protocol::replication::Seq;
 use store::{Batch, Identity, ListDb, Store};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -19,7 +19,7 @@ use crate::module::{Module, active_lists};
 use crate::sync::mapping::{Mapped, map_change};
 use crate::sync::progress::Progress;
 use crate::sync::registration::register;
-use crate::sync::source::{Source, SourceError};
+use crate::sync::source::{ChangesPage, Source, SourceError};
 
 /// How often expired sales are purged.
 const PURGE_EVERY_MS: u64 = 60 * 60 * 1000;
@@ -392,7 +392,7 @@ fn idle_wait(poll: Poll) -> Duration {
     }
 }
 
-fn to_batch(db: ListDb, response: &ChangesResponse, caught_up: bool) -> Batch {
+fn to_batch(db: ListDb, response: &ChangesPage, caught_up: bool) -> Batch {
     let mut changes = Vec::with_capacity(response.results.len());
     let mut unmapped = 0;
     for row in &response.results {

@@ -1,8 +1,10 @@
 //! Mapping of replicated documents (design.md §3) to store changes. Unknown fields are ignored;
 //! a document that does not map is counted, never fatal.
 
-use protocol::replication::{Change, MinPrice as MinPriceDoc};
+use protocol::replication::MinPrice as MinPriceDoc;
 use store::{Gtin, KiFingerprint, ListChange, ListDb, MinPrice};
+
+use crate::sync::source::ChangeRow;
 
 /// What became of one change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +18,7 @@ pub enum Mapped {
 }
 
 /// Maps one `_changes` row of `db`.
-pub fn map_change(db: ListDb, change: &Change) -> Mapped {
+pub fn map_change(db: ListDb, change: &ChangeRow) -> Mapped {
     let id = change.id.as_str();
     if id.starts_with("_design/") || id.starts_with("_local/") {
         return Mapped::Skipped;
@@ -67,8 +69,8 @@ mod tests {
 
     use super::*;
 
-    fn change(value: serde_json::Value) -> Change {
-        serde_json::from_value(value).unwrap()
+    fn change(value: serde_json::Value) -> ChangeRow {
+        serde_json::from_str(&value.to_string()).unwrap()
     }
 
     #[test]

@@ -1,12 +1,20 @@
 //! Client of a CouchDB-protocol replication source (Apache CouchDB, PouchDB, `znak central`):
 //! `GET /{db}` and `GET /{db}/_changes`. A response is read whole and parsed whole, so a
 //! truncated or malformed body is an error and nothing of it is applied.
+//!
+//! A `_changes` page is read into [`ChangesPage`], leaner than `protocol`'s full
+//! `ChangesResponse`: rows keep only the id, the deletion flag and the document's raw text (read
+//! later, per document, so one bad document is counted rather than failing the page). A page of
+//! 10 000 rows would otherwise allocate a JSON tree per document and a string per revision and
+//! sequence, which dominated the module's memory and time during an initial sync.
 
 use std::time::Duration;
 
 use protocol::registration::ReplicationSource;
-use protocol::replication::{ChangesResponse, DbInfo, Seq};
+use protocol::replication::{DbInfo, Seq};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 
 /// A failed exchange with the source; always retried with backoff.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +49,41 @@ pub enum SourceError {
     /// The HTTP client could not be built.
     #[error("HTTP client: {0}")]
     Client(#[source] reqwest::Error),
+}
+
+/// One page of `_changes` (normal or longpoll feed), as the sync engine needs it.
+#[derive(Debug, Deserialize)]
+pub struct ChangesPage {
+    /// The rows, oldest first.
+    pub results: Vec<ChangeRow>,
+    /// The sequence to resume from; stored verbatim as the checkpoint.
+    pub last_seq: Seq,
+    /// Changes left after this page (CouchDB 2+).
+    #[serde(default)]
+    pub pending: Option<u64>,
+}
+
+/// One row of a [`ChangesPage`]; the row's `seq` and `changes` are not needed and not kept.
+#[derive(Debug, Deserialize)]
+pub struct ChangeRow {
+    /// The document id.
+    pub id: String,
+    /// The document was deleted (for a list: the entry left it).
+    #[serde(default)]
+    pub deleted: bool,
+    /// The included document, unparsed.
+    #[serde(default)]
+    pub doc: Option<Box<RawValue>>,
+}
+
+impl ChangeRow {
+    /// The included document read as `T`; `None` when absent or for a deletion.
+    pub fn doc_as<T: DeserializeOwned>(&self) -> Option<Result<T, serde_json::Error>> {
+        match &self.doc {
+            Some(doc) if !self.deleted => Some(serde_json::from_str(doc.get())),
+            _ => None,
+        }
+    }
 }
 
 /// How long requests may take.
@@ -95,7 +138,7 @@ impl Source {
         since: Option<&Seq>,
         limit: u64,
         longpoll: Option<Duration>,
-    ) -> Result<ChangesResponse, SourceError> {
+    ) -> Result<ChangesPage, SourceError> {
         let url = format!("{}/{db}/_changes", self.base);
         let mut query = vec![
             ("include_docs", "true".to_owned()),
