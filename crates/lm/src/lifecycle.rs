@@ -78,6 +78,17 @@ pub fn status(facts: &Facts, now: u64) -> Status {
     }
 }
 
+/// Unix ms when `status` changes by the clock alone, if nothing else happens: 72 h after the
+/// last sync while `ready`, 15 min after the last data while initialising; `u64::MAX` otherwise
+/// (the other states end only by an event: a sync, new data, an init).
+pub fn valid_until(status: Status, last_sync: u64, last_data: u64) -> u64 {
+    match status {
+        Status::Ready => last_sync.saturating_add(SYNC_ERROR_AFTER_MS),
+        Status::Initialization => last_data.saturating_add(INIT_STALL_MS),
+        Status::NotConfigured | Status::Failure | Status::SyncError => u64::MAX,
+    }
+}
+
 /// Initialisation received no data for 15 min: it is abandoned (`not_configured`).
 pub fn init_abandoned(facts: &Facts, now: u64) -> bool {
     facts.configured && !facts.pulled && now.saturating_sub(facts.last_data) >= INIT_STALL_MS
@@ -104,6 +115,22 @@ mod tests {
             last_sync: T0,
             last_data: T0,
         }
+    }
+
+    #[test]
+    fn valid_until_is_the_next_time_rule() {
+        let facts = ready_facts();
+        let until = valid_until(Status::Ready, facts.last_sync, facts.last_data);
+        assert_eq!(status(&facts, until - 1), Status::Ready);
+        assert_eq!(status(&facts, until), Status::SyncError);
+        let initialising = Facts {
+            pulled: false,
+            ..facts
+        };
+        let until = valid_until(Status::Initialization, T0, T0);
+        assert_eq!(status(&initialising, until - 1), Status::Initialization);
+        assert_eq!(status(&initialising, until), Status::NotConfigured);
+        assert_eq!(valid_until(Status::SyncError, T0, T0), u64::MAX);
     }
 
     #[test]

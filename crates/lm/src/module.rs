@@ -296,6 +296,11 @@ impl Module {
         }
     }
 
+    /// How many changes were announced (the status cache's generation).
+    pub(crate) fn changes(&self) -> u64 {
+        *self.shared.changed.borrow()
+    }
+
     pub(crate) fn notify_changed(&self) {
         self.shared
             .changed

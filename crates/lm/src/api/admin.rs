@@ -142,7 +142,7 @@ fn list_view(db: &DbReport) -> ListView {
 pub async fn overview<M: Backend>(
     State(state): State<Arc<ApiState<M>>>,
 ) -> Result<Json<Overview>, ApiError> {
-    let snapshot = state.backend.snapshot().map_err(check::module_error)?;
+    let snapshot = state.snapshot().map_err(check::module_error)?;
     let tills = state
         .clients
         .snapshot()
@@ -171,10 +171,10 @@ pub async fn overview<M: Backend>(
         state: state_name(&snapshot.state),
         version: state.software_version.clone(),
         lists: snapshot.dbs.iter().map(list_view).collect(),
-        inst: snapshot.inst,
-        inn: snapshot.inn,
-        service_url: snapshot.service_url,
-        db_version: snapshot.db_version,
+        inst: snapshot.inst.clone(),
+        inn: snapshot.inn.clone(),
+        service_url: snapshot.service_url.clone(),
+        db_version: snapshot.db_version.clone(),
         last_sync: snapshot.last_sync,
         last_update: snapshot.last_update,
         now: state.backend.now_ms(),

@@ -34,8 +34,6 @@ pub struct DbReport {
     pub server_count: Option<u64>,
     /// The first full pull of this database has completed.
     pub pulled: bool,
-    /// How far the local copy is behind the source, ms, if known.
-    pub lag_ms: Option<u64>,
     /// The running (or last) pull: documents received, expected, when (metrics, admin page).
     pub progress: Option<Progress>,
 }
@@ -59,6 +57,10 @@ pub struct Snapshot {
     pub dbs: Vec<DbReport>,
     /// znak's own additions to `status`.
     pub extensions: StatusExtensions,
+    /// Unix ms from which this snapshot is stale even if nothing changed: the next time rule
+    /// (72 h after `last_sync` while `ready`, 15 min after the last data while initialising);
+    /// `u64::MAX` when no rule is ahead.
+    pub valid_until: u64,
 }
 
 /// Fields `status` carries beyond the operator's API (extensions; clients ignore them).
@@ -94,6 +96,11 @@ pub trait Backend: Send + Sync + 'static {
     fn now_ms(&self) -> u64;
     /// The state for `status` and the readiness gate of checks.
     fn snapshot(&self) -> Result<Snapshot, BackendError>;
+    /// A number that changes whenever anything [`Backend::snapshot`] reads changes, so the API
+    /// can reuse a snapshot until then (or its `valid_until`); `None`: read it every time.
+    fn generation(&self) -> Option<u64> {
+        None
+    }
     /// Looks one KI (with its 14-digit GTIN) up in every list and the sold DB.
     fn facts(&self, ki: &str, gtin: &str) -> Result<CodeFacts, BackendError>;
     /// Records a sale; false when the KI was already recorded.

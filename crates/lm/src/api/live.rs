@@ -58,9 +58,9 @@ impl Backend for Module {
     }
 
     fn snapshot(&self) -> Result<Snapshot, BackendError> {
+        let last_data = self.live().last_data;
         let status = self.status();
-        let now = self.clock().now_ms();
-        let lag = (status.last_sync > 0).then(|| now.saturating_sub(status.last_sync));
+        let valid_until = crate::lifecycle::valid_until(status.status, status.last_sync, last_data);
         let dbs = status
             .databases
             .iter()
@@ -69,7 +69,6 @@ impl Backend for Module {
                 local_count: db.doc_count,
                 server_count: db.progress.map(|progress| progress.expected),
                 pulled: db.pulled,
-                lag_ms: lag,
                 progress: db.progress,
             })
             .collect();
@@ -94,7 +93,15 @@ impl Backend for Module {
             grey_mode: status.grey_mode,
             dbs,
             extensions,
+            valid_until,
         })
+    }
+
+    fn generation(&self) -> Option<u64> {
+        // Every change of the store or the sync state is announced on `changed`; a store
+        // poisoned by a failed write (possibly from a sale) changes the status without one.
+        let poisoned = self.store().is_none_or(|store| store.is_poisoned());
+        Some((self.changes() << 1) | u64::from(poisoned))
     }
 
     fn facts(&self, ki: &str, gtin: &str) -> Result<CodeFacts, BackendError> {

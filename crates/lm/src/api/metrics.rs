@@ -87,7 +87,7 @@ pub async fn scrape<M: Backend>(
 
 /// Every metric family as text.
 pub fn render<M: Backend>(state: &ApiState<M>) -> Result<String, ApiError> {
-    let snapshot = state.backend.snapshot().map_err(check::module_error)?;
+    let snapshot = state.snapshot().map_err(check::module_error)?;
     let now = state.backend.now_ms();
     let mut out = Exposition::default();
 

@@ -24,6 +24,7 @@ pub mod openapi;
 pub mod routes;
 mod server;
 pub mod sold;
+mod status_cache;
 pub mod throttle;
 pub mod v1;
 pub mod v2;
@@ -73,6 +74,8 @@ pub struct ApiState<M> {
     pub check_latency: metrics::LatencyHistogram,
     /// `/metrics` asks for Basic auth (default: open, as scrapers expect).
     pub metrics_require_auth: bool,
+    /// The status snapshot, reused until the backend changes or a time rule falls due.
+    status: status_cache::StatusCache,
 }
 
 impl<M> ApiState<M> {
@@ -87,7 +90,15 @@ impl<M> ApiState<M> {
             request_timeout: Duration::from_secs(10),
             check_latency: metrics::LatencyHistogram::default(),
             metrics_require_auth: false,
+            status: status_cache::StatusCache::default(),
         }
+    }
+}
+
+impl<M: Backend> ApiState<M> {
+    /// The status snapshot (cached per change generation of the backend; see `status_cache`).
+    pub fn snapshot(&self) -> Result<Arc<Snapshot>, BackendError> {
+        self.status.get(&self.backend)
     }
 }
 

@@ -24,14 +24,17 @@ const V1_DATABASES: [&str; 4] = ["cis", "blocked_series", "blocked_gtin", "block
 pub async fn status<M: Backend>(
     State(state): State<Arc<ApiState<M>>>,
 ) -> Result<Json<Status>, ApiError> {
-    let snapshot = state.backend.snapshot().map_err(check::module_error)?;
-    Ok(Json(status_v1(&snapshot, &state.software_version)))
+    let snapshot = state.snapshot().map_err(check::module_error)?;
+    let now = state.backend.now_ms();
+    Ok(Json(status_v1(&snapshot, &state.software_version, now)))
 }
 
 /// The v1 `status`: `requiresDownload` (a full pull of some list is still pending) and
 /// `replicationStatus.<db>.{localDocCount, serverDocCount, timeLag}`.
-pub fn status_v1(snapshot: &Snapshot, version: &str) -> Status {
+pub fn status_v1(snapshot: &Snapshot, version: &str, now_ms: u64) -> Status {
     let mut status = status_common(snapshot, version);
+    // How far the local copy is behind: counted at answer time (the snapshot is cached).
+    let lag = (snapshot.last_sync > 0).then(|| now_ms.saturating_sub(snapshot.last_sync));
     let configured = !snapshot.inst.is_empty();
     status.requires_download = Some(!configured || snapshot.dbs.iter().any(|db| !db.pulled));
     let mut replication: BTreeMap<String, ReplicationState> = V1_DATABASES
@@ -55,7 +58,7 @@ pub fn status_v1(snapshot: &Snapshot, version: &str) -> Status {
             ReplicationState {
                 local_doc_count: Some(number(Some(db.local_count))),
                 server_doc_count: Some(number(db.server_count)),
-                time_lag: Some(number(db.lag_ms)),
+                time_lag: Some(number(lag)),
             },
         );
     }
@@ -115,7 +118,7 @@ fn answer<M: Backend>(
         })?;
         kis.push((ki, item.pg));
     }
-    let snapshot = state.backend.snapshot().map_err(check::module_error)?;
+    let snapshot = state.snapshot().map_err(check::module_error)?;
     if let Err(refused) = check::require_ready(&snapshot) {
         for (ki, _) in &kis {
             client.counters.record(Verdict::NotReady, &ki.ki, now_ms);
@@ -140,7 +143,7 @@ fn answer<M: Backend>(
         codes: Some(codes),
         req_id: uuid::Uuid::new_v4().to_string(),
         req_timestamp: i64::try_from(now_ms).unwrap_or(i64::MAX),
-        inst: snapshot.inst,
-        version: Some(snapshot.db_version),
+        inst: snapshot.inst.clone(),
+        version: Some(snapshot.db_version.clone()),
     })
 }

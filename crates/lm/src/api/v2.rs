@@ -33,7 +33,7 @@ const DONE: Done = Done {
 pub async fn status<M: Backend>(
     State(state): State<Arc<ApiState<M>>>,
 ) -> Result<Json<Status>, ApiError> {
-    let snapshot = state.backend.snapshot().map_err(check::module_error)?;
+    let snapshot = state.snapshot().map_err(check::module_error)?;
     Ok(Json(status_v2(&snapshot, &state.software_version)))
 }
 
@@ -124,7 +124,7 @@ pub async fn out_check<M: Backend>(
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<OutCheckResponse>, ApiError> {
     let requested = check::parse_cis_list(&body)?;
-    let snapshot = state.backend.snapshot().map_err(check::module_error)?;
+    let snapshot = state.snapshot().map_err(check::module_error)?;
     let now_ms = state.backend.now_ms();
     if let Err(refused) = check::require_ready(&snapshot) {
         for item in &requested {

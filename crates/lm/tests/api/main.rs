@@ -8,4 +8,5 @@ mod live;
 mod metrics;
 mod openapi;
 mod security;
+mod status_cache;
 mod support;

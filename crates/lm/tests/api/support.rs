@@ -169,6 +169,7 @@ impl Backend for FakeBackend {
             grey_mode: false,
             dbs: Vec::new(),
             extensions: Default::default(),
+            valid_until: u64::MAX,
         })
     }
 

@@ -135,11 +135,11 @@ pub async fn export<M: Backend>(
     let (body, content_type, extension) = if csv {
         (to_csv(&sold), "text/csv; charset=utf-8", "csv")
     } else {
-        let snapshot = state.backend.snapshot().map_err(check::module_error)?;
+        let snapshot = state.snapshot().map_err(check::module_error)?;
         let export = Export {
             format: FORMAT.to_owned(),
-            inst: snapshot.inst,
-            inn: snapshot.inn,
+            inst: snapshot.inst.clone(),
+            inn: snapshot.inn.clone(),
             exported_at: now,
             sold,
         };
