@@ -41,12 +41,18 @@ impl BlockingChecker {
     }
 
     /// Records a fiscalised sale (`sell`) or return of these KIs, durably, and tries to deliver
-    /// what is due now. Returns the queue id.
+    /// what is due now (and to confirm sales delivered earlier). Returns the queue id.
     pub fn register(&self, op: Operation, kis: Vec<String>) -> Result<u64, QueueError> {
         let id = self.queue.enqueue(op, kis, self.checker.now())?;
         if let Some(module) = self.checker.module() {
-            self.runtime
-                .block_on(self.queue.flush(module, self.checker.now()))?;
+            self.runtime.block_on(async {
+                self.queue.flush(module, self.checker.now()).await?;
+                // Sales delivered a minute ago are looked up in the module's sold list.
+                if self.queue.confirm(module, self.checker.now()).await? > 0 {
+                    self.queue.flush(module, self.checker.now()).await?;
+                }
+                Ok::<_, QueueError>(())
+            })?;
         }
         Ok(id)
     }

@@ -188,6 +188,10 @@ async fn deliver_due(app: &App) -> Result<Duration, QueueError> {
         return Ok(UPKEEP_EVERY);
     };
     app.queue.flush(module, app.checker.now()).await?;
+    if app.queue.confirm(module, app.checker.now()).await? > 0 {
+        // Lost sales were queued again: send them now.
+        app.queue.flush(module, app.checker.now()).await?;
+    }
     Ok(match app.queue.next_due_ms()? {
         Some(due) => {
             let ms = u64::try_from(due - app.checker.now()).unwrap_or(0);
@@ -200,7 +204,8 @@ async fn deliver_due(app: &App) -> Result<Duration, QueueError> {
 async fn state(State(app): State<App>) -> Response {
     let cdn = serde_json::to_value(app.checker.state()).unwrap_or(Value::Null);
     let queue = match app.queue.read() {
-        Ok(q) => json!({"pending": q.pending.len(), "items": q.pending}),
+        Ok(q) => json!({"pending": q.pending.len(), "items": q.pending,
+                        "unconfirmed": q.confirming.len(), "confirming": q.confirming}),
         Err(e) => json!({"error": e.to_string()}),
     };
     // The watcher's view, never a live request: /state answers at once even when the module

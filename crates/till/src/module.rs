@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use base64::Engine;
 use protocol::lm::{
     CheckResult, CisList, CisOutcomes, CisQuery, ErrorBody, ModuleCode, OutCheckRequest,
-    OutCheckResponse, OutCheckV1Response, Status,
+    OutCheckResponse, OutCheckV1Response, SoldPage, Status,
 };
 use reqwest::{Client, RequestBuilder, StatusCode};
 use serde_json::Value;
@@ -155,6 +155,29 @@ impl ModuleClient {
             .await?;
         let raw = expect_ok(status, raw)?;
         parse(&raw)
+    }
+
+    /// The module's whole sold list: `GET /api/v2/cis/sold` page by page (1000, the maximum).
+    /// Entries are trimmed: the documented example carries trailing spaces (protocol.md §3.6,
+    /// UNCONFIRMED whether real modules send them).
+    pub async fn sold_list(&self) -> Result<std::collections::HashSet<String>, ModuleError> {
+        const PAGE: u64 = 1000;
+        let mut sold = std::collections::HashSet::new();
+        let mut skip = 0;
+        loop {
+            let request = self.client.get(format!(
+                "{}/api/v2/cis/sold?skip={skip}&limit={PAGE}",
+                self.base
+            ));
+            let (status, raw) = self.send(self.with_headers(request, false)).await?;
+            let page: SoldPage = parse(&expect_ok(status, raw)?)?;
+            let got = page.cis_list.len() as u64;
+            sold.extend(page.cis_list.iter().map(|c| c.trim().to_owned()));
+            skip += got;
+            if got == 0 || skip >= page.total_count {
+                return Ok(sold);
+            }
+        }
     }
 
     /// `GET /api/v2/status`.

@@ -17,6 +17,10 @@ use crate::module::ModuleClient;
 /// First retry delay; doubles per failed attempt up to [`MAX_BACKOFF_MS`].
 pub const FIRST_BACKOFF_MS: i64 = 1_000;
 pub const MAX_BACKOFF_MS: i64 = 5 * 60_000;
+/// How long after a delivered sale the module's sold list is read to confirm it. A module can
+/// answer 201 and still lose the entry (crash before its commit, a restored backup); only the
+/// list shows that. 60 s lets a module that queues writes settle.
+pub const CONFIRM_AFTER_MS: i64 = 60_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -37,10 +41,21 @@ pub struct Pending {
     pub last_error: Option<String>,
 }
 
+/// A delivered sale waiting to be seen in the module's sold list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivered {
+    pub id: u64,
+    pub kis: Vec<String>,
+    pub confirm_at_ms: i64,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueState {
     pub next_id: u64,
     pub pending: Vec<Pending>,
+    /// Sales the module accepted, to be confirmed in its sold list (absent in older files).
+    #[serde(default)]
+    pub confirming: Vec<Delivered>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,7 +145,19 @@ impl SoldQueue {
                     for o in outcomes.results.iter().filter(|o| !o.success) {
                         tracing::warn!(cis = %o.cis, op = ?head.op, "module did not change its sold DB for this code");
                     }
-                    self.update(|q| q.pending.retain(|p| p.id != head.id))?;
+                    self.update(|q| {
+                        q.pending.retain(|p| p.id != head.id);
+                        match head.op {
+                            Operation::Sell => q.confirming.push(Delivered {
+                                id: head.id,
+                                kis: head.kis.clone(),
+                                confirm_at_ms: now + CONFIRM_AFTER_MS,
+                            }),
+                            // Returned: "not sold" is now right; a sale re-sent after this
+                            // would undo the return.
+                            Operation::Return => forget_kis(&mut q.confirming, &head.kis),
+                        }
+                    })?;
                     tracing::info!(id = head.id, op = ?head.op, count = head.kis.len(), "registered at the module");
                     delivered += 1;
                 }
@@ -150,9 +177,78 @@ impl SoldQueue {
         }
     }
 
-    /// When the head of the queue is due (Unix ms); `None` when nothing is pending.
+    /// When there is something to do next (Unix ms): the head's next attempt or the earliest
+    /// confirmation; `None` when nothing is pending or unconfirmed.
     pub fn next_due_ms(&self) -> Result<Option<i64>, QueueError> {
-        Ok(self.read()?.pending.first().map(|p| p.next_attempt_ms))
+        let state = self.read()?;
+        let head = state.pending.first().map(|p| p.next_attempt_ms);
+        let confirm = state.confirming.iter().map(|d| d.confirm_at_ms).min();
+        Ok(head.into_iter().chain(confirm).min())
+    }
+
+    /// Reads the module's sold list for the delivered sales that are due and queues again
+    /// every KI the module lost. Returns how many KIs were sent again. A KI with a return
+    /// queued is not re-sent (the return wins). When the list cannot be read, the confirmation
+    /// is tried again [`CONFIRM_AFTER_MS`] later.
+    pub async fn confirm(&self, module: &ModuleClient, now: i64) -> Result<usize, QueueError> {
+        let _one_at_a_time = self.delivering.lock().await;
+        if !self
+            .read()?
+            .confirming
+            .iter()
+            .any(|d| d.confirm_at_ms <= now)
+        {
+            return Ok(0);
+        }
+        let sold = match module.sold_list().await {
+            Ok(sold) => sold,
+            Err(err) => {
+                tracing::warn!(%err, "module sold list unavailable; confirming later");
+                self.update(|q| {
+                    for d in q.confirming.iter_mut().filter(|d| d.confirm_at_ms <= now) {
+                        d.confirm_at_ms = now + CONFIRM_AFTER_MS;
+                    }
+                })?;
+                return Ok(0);
+            }
+        };
+        self.update(|q| {
+            let returning: Vec<String> = q
+                .pending
+                .iter()
+                .filter(|p| p.op == Operation::Return)
+                .flat_map(|p| p.kis.clone())
+                .collect();
+            let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut q.confirming)
+                .into_iter()
+                .partition(|d| d.confirm_at_ms <= now);
+            q.confirming = later;
+            let mut lost: Vec<String> = due
+                .iter()
+                .flat_map(|d| d.kis.iter())
+                .filter(|ki| !sold.contains(ki.as_str()) && !returning.contains(ki))
+                .cloned()
+                .collect();
+            lost.sort();
+            lost.dedup();
+            if !lost.is_empty() {
+                tracing::warn!(
+                    count = lost.len(),
+                    "module lost sales from its sold DB; sending them again"
+                );
+                let id = q.next_id;
+                q.next_id += 1;
+                q.pending.push(Pending {
+                    id,
+                    op: Operation::Sell,
+                    kis: lost.clone(),
+                    attempts: 0,
+                    next_attempt_ms: now,
+                    last_error: Some("missing from the module's sold list; sent again".into()),
+                });
+            }
+            lost.len()
+        })
     }
 
     fn update<R>(&self, mut change: impl FnMut(&mut QueueState) -> R) -> Result<R, QueueError> {
@@ -201,6 +297,14 @@ impl SoldQueue {
         file.sync_all().map_err(|e| self.io(e))?;
         fs::rename(&tmp, &self.path).map_err(|e| self.io(e))
     }
+}
+
+/// Drops these KIs from the sales awaiting confirmation (and entries left empty).
+fn forget_kis(confirming: &mut Vec<Delivered>, kis: &[String]) {
+    for d in confirming.iter_mut() {
+        d.kis.retain(|ki| !kis.contains(ki));
+    }
+    confirming.retain(|d| !d.kis.is_empty());
 }
 
 /// 1 s, 2 s, 4 s … capped at 5 min.

@@ -224,3 +224,46 @@ async fn get_state(url: &str) -> Value {
         .await
         .expect("JSON")
 }
+
+/// A module that answers 201 but loses the sale is caught by the sold-list confirmation 60 s
+/// later, and the sale is sent again; once the list shows it, nothing more is sent.
+#[tokio::test(start_paused = true)]
+async fn a_sale_the_module_lost_is_found_missing_and_sent_again() {
+    let cdn = doubles::cdn_host().await;
+    let module = doubles::forgetful_module().await;
+    module.lose_sales(true);
+    let gateway = start(&cdn.url, &module.url).await;
+    let started = tokio::time::Instant::now();
+
+    let (status, _) = post(
+        &format!("{}/sold", gateway.url),
+        &json!({"codes": [KM]}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 202);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(module.sells(), [vec![KI.to_owned()]], "delivered at once");
+    assert!(module.kept().is_empty(), "and lost by the module");
+    module.lose_sales(false);
+    let state = get_state(&gateway.url).await;
+    assert_eq!(state["queue"]["pending"], 0);
+    assert_eq!(state["queue"]["unconfirmed"], 1);
+
+    // Not read before 60 s.
+    tokio::time::sleep_until(started + Duration::from_secs(59)).await;
+    assert_eq!(module.sold_reads(), 0);
+    assert_eq!(module.sells().len(), 1);
+
+    tokio::time::sleep_until(started + Duration::from_secs(62)).await;
+    assert_eq!(module.sold_reads(), 1, "confirmation read the sold list");
+    assert_eq!(module.sells().len(), 2, "the lost sale was sent again");
+    assert_eq!(module.kept(), [KI]);
+
+    // The re-sent sale is confirmed in its turn, and that is the end of it.
+    tokio::time::sleep_until(started + Duration::from_secs(130)).await;
+    assert_eq!(module.sold_reads(), 2);
+    assert_eq!(module.sells().len(), 2);
+    let state = get_state(&gateway.url).await;
+    assert_eq!(state["queue"]["pending"], 0);
+    assert_eq!(state["queue"]["unconfirmed"], 0);
+}

@@ -239,3 +239,83 @@ pub fn module_ok(ki: &str, sold: bool) -> Value {
 
 pub const OFFLINE_TAG: &str = "UUID=638f669e-7e8e-85a9-3453-2c429d001150&Time=1731658318006&Inst=4c182ce0-a325-42a9-ab9e-b5e562cc8721&Ver=52cadcfe-a28f-4877-8b2f-da0481ddf1fa";
 pub const ONLINE_TAG: &str = "UUID=2ce10bdb-6510-4d37-be04-dd473b98c728&Time=1692691702065";
+
+/// A test double of a module that loses sales: `cis/sell` answers 201 `success: true` but,
+/// while `lose` is set, does not keep the KI (as a module that crashed before its commit or
+/// was restored from an old backup); `cis/sold` lists what it kept.
+#[derive(Clone, Default)]
+pub struct ForgetfulModule {
+    pub url: String,
+    pub state: Arc<Mutex<Forgetful>>,
+}
+
+#[derive(Default)]
+pub struct Forgetful {
+    pub kept: std::collections::BTreeSet<String>,
+    pub lose: bool,
+    pub sells: Vec<Vec<String>>,
+    pub sold_reads: usize,
+}
+
+impl ForgetfulModule {
+    pub fn lose_sales(&self, lose: bool) {
+        self.state.lock().expect("lock").lose = lose;
+    }
+    pub fn sells(&self) -> Vec<Vec<String>> {
+        self.state.lock().expect("lock").sells.clone()
+    }
+    pub fn sold_reads(&self) -> usize {
+        self.state.lock().expect("lock").sold_reads
+    }
+    pub fn kept(&self) -> Vec<String> {
+        self.state
+            .lock()
+            .expect("lock")
+            .kept
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
+
+pub async fn forgetful_module() -> ForgetfulModule {
+    async fn sell(
+        State(double): State<ForgetfulModule>,
+        axum::Json(body): axum::Json<Value>,
+    ) -> Response {
+        let kis: Vec<String> = body["cis_list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        let mut state = double.state.lock().expect("lock");
+        state.sells.push(kis.clone());
+        if !state.lose {
+            state.kept.extend(kis.iter().cloned());
+        }
+        let results: Vec<Value> = kis
+            .iter()
+            .map(|k| json!({"success": true, "cis": k}))
+            .collect();
+        (StatusCode::CREATED, axum::Json(json!({"results": results}))).into_response()
+    }
+    async fn sold(
+        State(double): State<ForgetfulModule>,
+        axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, u64>>,
+    ) -> axum::Json<Value> {
+        let mut state = double.state.lock().expect("lock");
+        state.sold_reads += 1;
+        let skip = query.get("skip").copied().unwrap_or(0) as usize;
+        let limit = query.get("limit").copied().unwrap_or(100) as usize;
+        let page: Vec<&String> = state.kept.iter().skip(skip).take(limit).collect();
+        axum::Json(json!({"total_count": state.kept.len(), "cis_list": page}))
+    }
+    let mut double = ForgetfulModule::default();
+    let router = Router::new()
+        .route("/api/v2/cis/sell", post(sell))
+        .route("/api/v2/cis/sold", get(sold))
+        .with_state(double.clone());
+    double.url = serve(router).await;
+    double
+}
