@@ -86,18 +86,8 @@ pub struct ListView {
     pub doc_count: u64,
     pub source_count: Option<u64>,
     pub pulled: bool,
-    pub progress: Option<ProgressView>,
-}
-
-/// The running (or last) pull of a list.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ProgressView {
-    pub received: u64,
-    pub expected: u64,
-    pub percent: Option<f64>,
-    pub docs_per_second: f64,
-    pub eta_seconds: Option<f64>,
+    /// The running (or last) pull, exactly as `syncProgress` in `GET /api/v2/status`.
+    pub progress: Option<protocol::lm::SyncProgress>,
 }
 
 /// One till (`X-ClientId`).
@@ -128,13 +118,7 @@ fn list_view(db: &DbReport) -> ListView {
         doc_count: db.local_count,
         source_count: db.server_count,
         pulled: db.pulled,
-        progress: db.progress.map(|progress| ProgressView {
-            received: progress.received,
-            expected: progress.expected,
-            percent: progress.percent(),
-            docs_per_second: progress.docs_per_minute() / 60.0,
-            eta_seconds: progress.eta_ms().map(|ms| ms as f64 / 1000.0),
-        }),
+        progress: db.progress.map(|progress| progress.to_wire(db.pulled)),
     }
 }
 

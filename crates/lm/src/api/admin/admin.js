@@ -81,7 +81,7 @@ function renderProgress(view) {
   for (const list of lists) {
     received += list.progress.received;
     expected += list.progress.expected;
-    rate += list.progress.docsPerSecond;
+    rate += list.progress.docsPerMinute / 60;
     eta = Math.max(eta, list.progress.etaSeconds || 0);
   }
   if (view.state === "ready") {
