@@ -214,11 +214,7 @@ async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     eprintln!("filling a store with {n} blocked KIs…");
     let fill_time = fill(dir.path(), n);
-    let disk: u64 = std::fs::read_dir(dir.path())
-        .expect("dir")
-        .filter_map(|e| e.ok()?.metadata().ok())
-        .map(|m| m.len())
-        .sum();
+    let disk = bytes_under(dir.path());
 
     // Start to first answer: open the store, bind, serve, until outCheck answers 200.
     let started = Instant::now();
@@ -373,4 +369,19 @@ async fn main() {
         "< 64 MB".into(),
     ]);
     println!("{}", table.render());
+}
+
+/// Bytes of every file under `dir`, subdirectories included (the blocked_cis segments live in
+/// their own directory beside lists.redb).
+fn bytes_under(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok())
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => bytes_under(&entry.path()),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
