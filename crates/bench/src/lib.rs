@@ -89,3 +89,17 @@ pub fn rate(count: usize, elapsed: Duration) -> String {
 pub fn ns_per_op(count: usize, elapsed: Duration) -> String {
     format!("{:.0} ns", elapsed.as_nanos() as f64 / count.max(1) as f64)
 }
+
+/// Bytes of a module's lists on disk: `lists.redb` plus the `blocked_cis` segment files.
+pub fn list_store_bytes(dir: &std::path::Path) -> u64 {
+    let segments = std::fs::read_dir(dir.join("blocked_cis.segments"))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|entry| entry.metadata().ok())
+                .map(|m| m.len())
+                .sum::<u64>()
+        })
+        .unwrap_or(0);
+    std::fs::metadata(dir.join("lists.redb")).map_or(0, |m| m.len()) + segments
+}

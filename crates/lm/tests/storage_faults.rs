@@ -98,7 +98,29 @@ impl Served {
         }
     }
 
-    /// `outCheck` of KIs 0..BLOCKED+20: status and body.
+    /// Initialises the module, waits for `ready` and sells KI `SOLD` over HTTP.
+    async fn init_until_ready_and_sell(&self, context: &str) {
+        self.module
+            .init(InitRequest {
+                token: TOKEN.into(),
+                clear_sold: false,
+                enable_grey_list: false,
+            })
+            .await
+            .unwrap();
+        self.until("ready", |s| s.status == Status::Ready).await;
+        let sold = self
+            .http
+            .post(format!("{}/api/v2/cis/sell", self.base))
+            .basic_auth("admin", Some("admin"))
+            .json(&json!({"cis_list": [{"cis": ki(SOLD)}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sold.status(), 201, "{context}");
+    }
+
+    /// `GET /api/v2/status` with the default login.
     async fn status(&self) -> Value {
         let response = self
             .http
@@ -111,6 +133,7 @@ impl Served {
         response.json().await.unwrap()
     }
 
+    /// `outCheck` of KIs 0..BLOCKED+20: status and body.
     async fn check_all(&self) -> (u16, Value) {
         let list: Vec<Value> = (0..BLOCKED + 20).map(|i| json!({"cis": ki(i)})).collect();
         let response = self
@@ -214,25 +237,7 @@ async fn round(seed: u64, target: &str, how: Damage) -> bool {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::at(T0);
     let served = serve(dir.path(), &operator, clock.clone()).await;
-    served
-        .module
-        .init(InitRequest {
-            token: TOKEN.into(),
-            clear_sold: false,
-            enable_grey_list: false,
-        })
-        .await
-        .unwrap();
-    served.until("ready", |s| s.status == Status::Ready).await;
-    let sold = served
-        .http
-        .post(format!("{}/api/v2/cis/sell", served.base))
-        .basic_auth("admin", Some("admin"))
-        .json(&json!({"cis_list": [{"cis": ki(SOLD)}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(sold.status(), 201, "{context}");
+    served.init_until_ready_and_sell(&context).await;
     served.assert_answers_exact(&context).await;
     served.stop().await;
 
@@ -320,25 +325,7 @@ async fn a_full_disk_during_sync_keeps_answering_reports_it_and_recovers_by_itse
     let mut settings = config(dir.path(), &operator);
     settings.store.full_disk = Some(switch.clone());
     let served = serve_config(settings, ManualClock::at(T0)).await;
-    served
-        .module
-        .init(InitRequest {
-            token: TOKEN.into(),
-            clear_sold: false,
-            enable_grey_list: false,
-        })
-        .await
-        .unwrap();
-    served.until("ready", |s| s.status == Status::Ready).await;
-    let sold = served
-        .http
-        .post(format!("{}/api/v2/cis/sell", served.base))
-        .basic_auth("admin", Some("admin"))
-        .json(&json!({"cis_list": [{"cis": ki(SOLD)}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(sold.status(), 201);
+    served.init_until_ready_and_sell("full disk").await;
 
     // Seen: the free space shows the disk full. Unseen: writes fail half-way (redb's own file
     // and the segment files), which makes the store reopen lists.redb once space returns.

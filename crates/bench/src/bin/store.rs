@@ -49,20 +49,6 @@ fn apply(store: &Store, changes: Vec<ListChange>, seq: usize, caught_up: bool) {
     }
 }
 
-/// `lists.redb` plus the `blocked_cis` segment files.
-fn file_bytes(dir: &std::path::Path) -> u64 {
-    let segments = std::fs::read_dir(dir.join("blocked_cis.segments"))
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter_map(|entry| entry.metadata().ok())
-                .map(|m| m.len())
-                .sum::<u64>()
-        })
-        .unwrap_or(0);
-    std::fs::metadata(dir.join("lists.redb")).map_or(0, |m| m.len()) + segments
-}
-
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -107,7 +93,7 @@ fn main() {
     }
     let load = started.elapsed();
     let rss_after_load = rss_mib();
-    let after_load = file_bytes(&dir);
+    let after_load = bench::list_store_bytes(&dir);
 
     // 1 % churn: as many deletions as insertions of new KIs, at random positions.
     let churn = n / 100;
@@ -121,7 +107,7 @@ fn main() {
         apply(&store, chunk.to_vec(), n, false);
     }
     let churn_time = started.elapsed();
-    let after_churn = file_bytes(&dir);
+    let after_churn = bench::list_store_bytes(&dir);
 
     let lookups = 200_000;
     let mut latencies = Vec::with_capacity(lookups);

@@ -73,16 +73,7 @@ async fn module_mode(service: String, token: String) {
     shutdown.cancel();
     let _ = engine.await;
     let docs: u64 = done.databases.iter().map(|d| d.doc_count).sum();
-    let segments: u64 = std::fs::read_dir(dir.path().join("blocked_cis.segments"))
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter_map(|entry| entry.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0);
-    let disk = std::fs::metadata(dir.path().join("lists.redb")).map_or(0, |m| m.len()) + segments;
+    let disk = bench::list_store_bytes(dir.path());
     println!(
         "{}",
         json!({"status": done.status.as_str(), "seconds": elapsed, "docs": docs,
