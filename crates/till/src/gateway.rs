@@ -1,6 +1,7 @@
 //! `znak gateway`: the checker as a local HTTP service for till programs that cannot embed
 //! Rust. `POST /check`, `POST /sold`, `POST /returned`, `GET /state`; JSON in and out, every
-//! error a JSON body `{"error": "..."}` naming what is wrong.
+//! error a JSON body `{"code": <HTTP status>, "description": "..."}` naming what is wrong (the
+//! local module's convention, so a till program reads both the same way).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,8 +9,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -85,7 +87,17 @@ pub async fn run_with(
         .route("/sold", post(sold))
         .route("/returned", post(returned))
         .route("/state", get(state))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint".into()) })
+        .fallback(|uri: Uri| async move {
+            let description = format!(
+                "no such endpoint: {} (the gateway serves POST /check, /sold, /returned and GET /state)",
+                uri.path()
+            );
+            error(StatusCode::NOT_FOUND, description)
+        })
+        .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
+            let description = format!("method {method} is not allowed on {}", uri.path());
+            error(StatusCode::METHOD_NOT_ALLOWED, description)
+        })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(app);
     let served = axum::serve(listener, router)
@@ -99,17 +111,32 @@ pub async fn run_with(
     served.map_err(GatewayError::Serve)
 }
 
-fn error(status: StatusCode, message: String) -> Response {
-    (status, axum::Json(json!({"error": message}))).into_response()
+/// An error answer: `{"code": <HTTP status>, "description": "..."}`, as the module answers.
+fn error(status: StatusCode, description: String) -> Response {
+    let body = protocol::lm::ErrorBody {
+        code: status.as_u16(),
+        description,
+        error_code: None,
+    };
+    (status, axum::Json(body)).into_response()
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Box<Response>> {
-    serde_json::from_slice(body)
+/// The body as JSON of `T`; an unreadable or oversized body is the caller's mistake, named.
+fn parse<T: for<'de> Deserialize<'de>>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, Box<Response>> {
+    let body = body.map_err(|rejection| {
+        Box::new(error(
+            rejection.status(),
+            format!("request body: {}", rejection.body_text()),
+        ))
+    })?;
+    serde_json::from_slice(&body)
         .map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, format!("request body: {e}"))))
 }
 
-async fn check(State(app): State<App>, body: Bytes) -> Response {
-    let request: CheckRequest = match parse(&body) {
+async fn check(State(app): State<App>, body: Result<Bytes, BytesRejection>) -> Response {
+    let request: CheckRequest = match parse(body) {
         Ok(r) => r,
         Err(response) => return *response,
     };
@@ -126,16 +153,16 @@ struct Codes {
     codes: Vec<String>,
 }
 
-async fn sold(State(app): State<App>, body: Bytes) -> Response {
+async fn sold(State(app): State<App>, body: Result<Bytes, BytesRejection>) -> Response {
     register(app, body, Operation::Sell).await
 }
 
-async fn returned(State(app): State<App>, body: Bytes) -> Response {
+async fn returned(State(app): State<App>, body: Result<Bytes, BytesRejection>) -> Response {
     register(app, body, Operation::Return).await
 }
 
-async fn register(app: App, body: Bytes, op: Operation) -> Response {
-    let codes: Codes = match parse(&body) {
+async fn register(app: App, body: Result<Bytes, BytesRejection>, op: Operation) -> Response {
+    let codes: Codes = match parse(body) {
         Ok(c) => c,
         Err(response) => return *response,
     };

@@ -150,12 +150,31 @@ async fn bad_requests_get_a_clear_json_error() {
     for (path, body, expected) in cases {
         let (status, answer) = post(&format!("{}{path}", gateway.url), body).await;
         assert_eq!(status, 400, "{path} {body}: {status}");
-        let message = answer["error"].as_str().unwrap_or_default();
+        assert_eq!(answer["code"], 400, "{path} {body}: {answer}");
+        let message = answer["description"].as_str().unwrap_or_default();
         assert!(message.contains(expected), "{path} {body}: {message:?}");
     }
     let (status, answer) = post(&format!("{}/nowhere", gateway.url), "{}").await;
-    assert_eq!(status, 404);
-    assert_eq!(answer["error"], "no such endpoint");
+    assert_eq!((status, &answer["code"]), (404, &json!(404)), "{answer}");
+    let message = answer["description"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("no such endpoint: /nowhere"),
+        "{message:?}"
+    );
+
+    let response = reqwest::get(format!("{}/check", gateway.url))
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 405);
+    let answer: Value = response.json().await.expect("JSON body");
+    assert_eq!(answer["code"], 405, "{answer}");
+    assert_eq!(answer["description"], "method GET is not allowed on /check");
+
+    let huge = format!(r#"{{"km": "{}"}}"#, "x".repeat(2 << 20));
+    let (status, answer) = post(&format!("{}/check", gateway.url), &huge).await;
+    assert_eq!((status, &answer["code"]), (413, &json!(413)), "{answer}");
+    let message = answer["description"].as_str().unwrap_or_default();
+    assert!(message.starts_with("request body:"), "{message:?}");
 }
 
 /// The reliability finding of session 2: concurrent deliveries each counted a failure, so a

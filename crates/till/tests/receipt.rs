@@ -157,8 +157,12 @@ async fn bad_receipt_input_is_a_clear_error() {
     ];
     for (body, expected) in cases {
         let (status, answer) = check(&url, body.clone()).await;
-        assert_eq!(status, 400, "{body}");
-        let message = answer["error"].as_str().unwrap_or_default();
+        assert_eq!(
+            (status, &answer["code"]),
+            (400, &json!(400)),
+            "{body}: {answer}"
+        );
+        let message = answer["description"].as_str().unwrap_or_default();
         assert!(message.contains(expected), "{body}: {message:?}");
     }
 }
