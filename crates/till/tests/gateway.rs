@@ -1,56 +1,16 @@
 //! `znak gateway` over real sockets: the gateway on 127.0.0.1:0 in front of scripted doubles.
 
 mod doubles;
+mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use doubles::{ONLINE_TAG, Reply, module_ok, online_ok};
 use serde_json::{Value, json};
-use till::clock::TokioClock;
-use till::shared_state::SharedState;
-use till::{Checker, TillConfig};
+use support::Gateway;
 
-const T0: i64 = 1_795_000_000_000;
 const KM: &str = "0104670540176099215'W9Um\u{1d}93dGVz";
 const KI: &str = "0104670540176099215'W9Um";
-
-struct Gateway {
-    url: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), till::gateway::GatewayError>>,
-    _dir: tempfile::TempDir,
-}
-
-async fn start(cdn: &str, module: &str) -> Gateway {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let text = format!(
-        "token = \"t\"\ninfo_url = \"http://127.0.0.1:9\"\nstate_file = {:?}\n\
-         [module]\nurl = \"{module}\"\nlogin = \"admin\"\npassword = \"admin\"\n",
-        dir.path().join("state.json")
-    );
-    let config = TillConfig::from_toml(&text).expect("config");
-    let state = SharedState::open(&config.state_file).expect("state");
-    let hosts = vec![(cdn.to_owned(), Some(1))];
-    state.update(move |s| s.apply_refresh(hosts.clone(), T0, 0));
-    state.flush().expect("seeded");
-    let checker =
-        Checker::with_clock(config, Arc::new(TokioClock::starting_at(T0))).expect("checker");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(till::gateway::run_with(checker, listener, async move {
-        let _ = stopped.await;
-    }));
-    Gateway {
-        url,
-        stop: Some(stop),
-        task,
-        _dir: dir,
-    }
-}
 
 async fn post(url: &str, body: &str) -> (u16, Value) {
     let response = reqwest::Client::new()
@@ -74,7 +34,7 @@ async fn check_sold_state_and_clean_shutdown() {
         201,
         json!({"results": [{"success": true, "cis": KI}]}),
     ));
-    let mut gateway = start(&cdn.url, &module.url).await;
+    let mut gateway = Gateway::start(&cdn.url, &module.url).await;
 
     let body = json!({"km": KM, "price": 12000}).to_string();
     let (status, outcome) = post(&format!("{}/check", gateway.url), &body).await;
@@ -130,7 +90,7 @@ async fn check_sold_state_and_clean_shutdown() {
 async fn bad_requests_get_a_clear_json_error() {
     let cdn = doubles::cdn_host().await;
     let module = doubles::module().await;
-    let gateway = start(&cdn.url, &module.url).await;
+    let gateway = Gateway::start(&cdn.url, &module.url).await;
     let cases = [
         ("/check", "{not json", "request body"),
         ("/check", r#"{"km": "hello"}"#, "marking code unreadable"),
@@ -188,7 +148,7 @@ async fn queue_drains_promptly_after_the_module_comes_back() {
         500,
         json!({"code": 500, "description": "module restarting"}),
     ));
-    let gateway = start(&cdn.url, &module.url).await;
+    let gateway = Gateway::start(&cdn.url, &module.url).await;
     let started = tokio::time::Instant::now();
 
     // Twenty sales from concurrent tills while the module is down.
@@ -251,7 +211,7 @@ async fn a_sale_the_module_lost_is_found_missing_and_sent_again() {
     let cdn = doubles::cdn_host().await;
     let module = doubles::forgetful_module().await;
     module.lose_sales(true);
-    let gateway = start(&cdn.url, &module.url).await;
+    let gateway = Gateway::start(&cdn.url, &module.url).await;
     let started = tokio::time::Instant::now();
 
     let (status, _) = post(

@@ -2,50 +2,23 @@
 //! twice in one receipt, parts of a keg not over what is left. Scripted doubles on 127.0.0.1.
 
 mod doubles;
-
-use std::sync::Arc;
+mod support;
 
 use doubles::{Reply, module_ok, online_ok};
 use serde_json::{Value, json};
-use till::clock::TokioClock;
-use till::shared_state::SharedState;
-use till::{Checker, TillConfig};
+use support::Gateway;
 
-const T0: i64 = 1_795_000_000_000;
 const KM: &str = "0104670540176099215'W9Um\u{1d}93dGVz";
 const KI: &str = "0104670540176099215'W9Um";
 const OTHER: &str = "0104670540176099215NN*cM";
 
-/// A gateway whose CDN host answers for a 50 l keg (group 15) with 49 l sold.
-async fn gateway(online: Value) -> (String, tempfile::TempDir) {
+/// A gateway whose CDN host answers `online`; the module says "not sold".
+async fn gateway(online: Value) -> Gateway {
     let cdn = doubles::cdn_host().await;
     cdn.always(Reply::json(200, online));
     let module = doubles::module().await;
     module.always(Reply::json(200, module_ok(KI, false)));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let text = format!(
-        "token = \"t\"\ninfo_url = \"http://127.0.0.1:9\"\nstate_file = {:?}\n\
-         [module]\nurl = \"{}\"\nlogin = \"admin\"\npassword = \"admin\"\n",
-        dir.path().join("state.json"),
-        module.url
-    );
-    let config = TillConfig::from_toml(&text).expect("config");
-    let state = SharedState::open(&config.state_file).expect("state");
-    let hosts = vec![(cdn.url.clone(), Some(1))];
-    state.update(move |s| s.apply_refresh(hosts.clone(), T0, 0));
-    state.flush().expect("seeded");
-    let checker =
-        Checker::with_clock(config, Arc::new(TokioClock::starting_at(T0))).expect("checker");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(till::gateway::run_with(
-        checker,
-        listener,
-        std::future::pending(),
-    ));
-    (url, dir)
+    Gateway::start(&cdn.url, &module.url).await
 }
 
 fn keg() -> Value {
@@ -78,19 +51,19 @@ fn codes(outcome: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn the_same_code_twice_in_one_receipt_is_refused() {
-    let (url, _dir) = gateway(online_ok(KM, 8)).await;
+    let gateway = gateway(online_ok(KM, 8)).await;
 
     // The old request shape still works and sees no receipt.
-    let (status, outcome) = check(&url, json!({"km": KM})).await;
+    let (status, outcome) = check(&gateway.url, json!({"km": KM})).await;
     assert_eq!(status, 200, "{outcome}");
     assert_eq!(outcome["decision"], "allow");
 
-    let (_, outcome) = check(&url, json!({"km": KM, "receipt": [{"km": OTHER}]})).await;
+    let (_, outcome) = check(&gateway.url, json!({"km": KM, "receipt": [{"km": OTHER}]})).await;
     assert_eq!(outcome["decision"], "allow", "another code is no duplicate");
 
     // Earlier entry given as its KI, this one as the full KM: the same item.
     let (_, outcome) = check(
-        &url,
+        &gateway.url,
         json!({"km": KM, "receipt": [{"km": OTHER}, {"km": KI}]}),
     )
     .await;
@@ -106,14 +79,22 @@ async fn the_same_code_twice_in_one_receipt_is_refused() {
 
 #[tokio::test]
 async fn parts_of_a_keg_may_not_exceed_what_is_left() {
-    let (url, _dir) = gateway(keg()).await;
+    let gateway = gateway(keg()).await;
 
     // 1 000 ml left; 300 already on this receipt.
     let receipt = json!([{"km": KM, "quantity": 300}]);
-    let (_, outcome) = check(&url, json!({"km": KM, "quantity": 700, "receipt": receipt})).await;
+    let (_, outcome) = check(
+        &gateway.url,
+        json!({"km": KM, "quantity": 700, "receipt": receipt}),
+    )
+    .await;
     assert_eq!(outcome["decision"], "allow", "{outcome}");
 
-    let (_, outcome) = check(&url, json!({"km": KM, "quantity": 701, "receipt": receipt})).await;
+    let (_, outcome) = check(
+        &gateway.url,
+        json!({"km": KM, "quantity": 701, "receipt": receipt}),
+    )
+    .await;
     assert_eq!(outcome["decision"], "forbid", "{outcome}");
     assert_eq!(codes(&outcome), ["partial_sale_exceeds_rest"]);
     let data = &outcome["reasons"][0]["data"];
@@ -129,7 +110,7 @@ async fn parts_of_a_keg_may_not_exceed_what_is_left() {
 
     // The keg sold whole earlier on this receipt: no part of it is left.
     let (_, outcome) = check(
-        &url,
+        &gateway.url,
         json!({"km": KM, "quantity": 1, "receipt": [{"km": KM}]}),
     )
     .await;
@@ -138,7 +119,7 @@ async fn parts_of_a_keg_may_not_exceed_what_is_left() {
 
 #[tokio::test]
 async fn bad_receipt_input_is_a_clear_error() {
-    let (url, _dir) = gateway(keg()).await;
+    let gateway = gateway(keg()).await;
     let cases = [
         (json!({"km": KM, "receipt": [{"km": "junk"}]}), "receipt[0]"),
         (
@@ -156,7 +137,7 @@ async fn bad_receipt_input_is_a_clear_error() {
         ),
     ];
     for (body, expected) in cases {
-        let (status, answer) = check(&url, body.clone()).await;
+        let (status, answer) = check(&gateway.url, body.clone()).await;
         assert_eq!(
             (status, &answer["code"]),
             (400, &json!(400)),
