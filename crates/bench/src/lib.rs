@@ -1,6 +1,8 @@
 //! Shared helpers for the benchmark binaries in `src/bin/`: a plain-text table and the
 //! machine/date header every result in docs/BENCHMARKS.md carries.
 
+pub mod synthetic_source;
+
 use std::fmt::Write as _;
 use std::time::Duration;
 

@@ -7,27 +7,22 @@
 //! `cargo run -p bench --release --bin sync [-- [--count] N [--pouchdb]]` (default N = 2 000 000;
 //! `--pouchdb` then lets PouchDB's replicator pull the same blocked_cis, for the ratio). A run at
 //! 100 M (`--count 100000000`) first loads the emulator for ~20 min and needs ~40 GB of disk.
+//! `--synthetic` replaces the emulator by a generated source (`bench::synthetic_source`, a test
+//! double storing nothing) for runs too large for the emulator's disk; `--prices P` sets the
+//! number of min_price docs (default 0.6·N). The 100 M run:
+//! `-- --synthetic --count 100000000 --prices 1200000`.
 
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bench::synthetic_source::{self, SyntheticLists, gtin, ki};
 use bench::{Table, machine_line, rate};
 use central::client::AdminClient;
 use central::{Config, Listeners};
 use lm::{InitRequest, Module, ModuleConfig, Status, SystemClock};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-
-fn gtin(i: usize) -> String {
-    let first13 = format!("{:013}", 4_600_000_000_000 + i);
-    let check = marking::gtin::check_digit(first13.as_bytes());
-    format!("{first13}{check}")
-}
-
-fn ki(i: usize) -> String {
-    format!("01{}21{:08}", gtin(i % 5000), i)
-}
 
 fn peak_rss_mib() -> f64 {
     proc_status_mib("VmHWM:")
@@ -100,15 +95,25 @@ async fn run() {
     }
     let n: usize = args
         .iter()
-        .find_map(|a| a.parse().ok())
+        .enumerate()
+        .filter(|(i, _)| *i == 0 || args[i - 1] != "--prices")
+        .find_map(|(_, a)| a.parse().ok())
         .unwrap_or(2_000_000);
     let pouch = args.iter().any(|a| a == "--pouchdb");
-    let prices = n * 6 / 10;
+    let synthetic = args.iter().any(|a| a == "--synthetic");
+    let prices = args
+        .iter()
+        .position(|a| a == "--prices")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(n * 6 / 10);
     println!(
         "{}; N = {n} blocked_cis + {prices} min_price",
         machine_line()
     );
 
+    if synthetic {
+        return synthetic_run(n, prices).await;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let main = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -122,12 +127,14 @@ async fn run() {
 
     let started = Instant::now();
     for start in (0..n).step_by(50_000) {
-        let codes: Vec<String> = (start..(start + 50_000).min(n)).map(ki).collect();
+        let codes: Vec<String> = (start..(start + 50_000).min(n))
+            .map(|i| ki(i as u64))
+            .collect();
         admin.block(codes, None).await.expect("block");
     }
     for start in (0..prices).step_by(100_000) {
         let gtins: Vec<String> = (start..(start + 100_000).min(prices))
-            .map(|i| gtin(10_000 + i))
+            .map(|i| gtin(10_000 + i as u64))
             .collect();
         admin
             .price(gtins, Some(12_300), Some(15_000))
@@ -137,31 +144,53 @@ async fn run() {
     let load = started.elapsed();
     eprintln!("emulator loaded in {:.1} s", load.as_secs_f64());
 
+    let report = sync_in_child(&urls.main, &token).await;
+    let mut table = report_table(&report, n + prices);
+    if pouch {
+        let pouch_rate = pouchdb_rate(&urls.main, &token).await;
+        table.row(vec![
+            "PouchDB replicator, blocked_cis".into(),
+            pouch_rate,
+            "4 000–7 000 /s measured".into(),
+        ]);
+    }
+    print!("{}", table.render());
+    println!(
+        "status {}; emulator load {:.1} s",
+        report["status"],
+        load.as_secs_f64()
+    );
+}
+
+/// Runs a fresh module in a child process (its RSS its own) against `url` until `ready`.
+async fn sync_in_child(url: &str, token: &str) -> Value {
     let exe = std::env::current_exe().expect("own path");
-    let url = urls.main.clone();
-    let child_token = token.clone();
+    let (url, token) = (url.to_owned(), token.to_owned());
     let output = tokio::task::spawn_blocking(move || {
         Command::new(exe)
-            .args(["module", &url, &child_token])
+            .args(["module", &url, &token])
             .output()
             .expect("module child")
     })
     .await
     .expect("join");
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
         panic!(
             "module child failed: {}",
             String::from_utf8_lossy(&output.stderr)
         )
-    });
+    })
+}
+
+/// The module child's report as the bench's table (PouchDB's row is added by the caller).
+fn report_table(report: &Value, expected_docs: usize) -> Table {
     let seconds = report["seconds"].as_f64().unwrap_or(0.0);
     let docs = report["docs"].as_u64().unwrap_or(0) as usize;
-
     let mut table = Table::new(&["measure", "value", "target"]);
     table.row(vec![
         "docs synced (all lists)".into(),
         format!("{docs} ({})", report["counts"]),
-        format!("{}", n + prices),
+        format!("{expected_docs}"),
     ]);
     table.row(vec![
         "initial sync, init → ready".into(),
@@ -189,20 +218,24 @@ async fn run() {
         format!("{:.0} MiB", lists_bytes as f64 / 1048576.0),
         "—".into(),
     ]);
-    if pouch {
-        let pouch_rate = pouchdb_rate(&urls.main, &token).await;
-        table.row(vec![
-            "PouchDB replicator, blocked_cis".into(),
-            pouch_rate,
-            "4 000–7 000 /s measured".into(),
-        ]);
-    }
-    print!("{}", table.render());
-    println!(
-        "status {}; emulator load {:.1} s",
-        report["status"],
-        load.as_secs_f64()
-    );
+    table
+}
+
+/// The same sync from a generated source (`bench::synthetic_source`) instead of the emulator.
+async fn synthetic_run(n: usize, prices: usize) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let lists = SyntheticLists {
+        blocked_cis: n as u64,
+        min_price: prices as u64,
+    };
+    tokio::spawn(synthetic_source::serve(lists, listener));
+    println!("source: generated (bench::synthetic_source), not the emulator");
+    let report = sync_in_child(&url, "synthetic").await;
+    print!("{}", report_table(&report, n + prices).render());
+    println!("status {}", report["status"]);
 }
 
 /// PouchDB's replicator (default settings, LevelDB target) pulling the emulator's blocked_cis.
