@@ -1,0 +1,313 @@
+//! Process kills of the till side (issue 8 item 1, second half): a real `znak gateway` in front
+//! of a real local module takes a random sequence of `POST /sold` and `POST /returned` calls
+//! over a few KIs and is killed with SIGKILL at random moments — while it enqueues, while it
+//! delivers, between the two — and restarted on the same queue file. A call the till program
+//! sent without getting its 202 is sent again after the restart, as a till program does. In
+//! the end the module's sold DB holds exactly the KIs whose last operation was a sale: none
+//! lost, and no older sale applied again after its return.
+//!
+//! `ZNAK_RELIABILITY_QUEUE_KILLS` sets the number of kills (default 3: the short variant of the
+//! test suite; `scripts/reliability` runs 24), `ZNAK_RELIABILITY_SEED` the seed (printed).
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lm::api::{ApiState, Auth, ServeConfig, run_module};
+use lm::{Module, ModuleConfig, SystemClock};
+use support::ZNAK;
+use till::TillConfig;
+use till::module::ModuleClient;
+use tokio_util::sync::CancellationToken;
+
+/// KIs the sequence draws from: few, so that each sees many sells and returns.
+const KIS: usize = 8;
+/// The longest a gateway lives before its kill.
+const MAX_LIFE_MS: u64 = 600;
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(default)
+}
+
+/// xorshift64*: enough for the sequence and the kill points; no dependency.
+struct Points(u64);
+
+impl Points {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Sold,
+    Returned,
+}
+
+impl Op {
+    fn path(self) -> &'static str {
+        match self {
+            Op::Sold => "/sold",
+            Op::Returned => "/returned",
+        }
+    }
+}
+
+/// A running `znak gateway` and the address it announced.
+struct Gateway {
+    child: Child,
+    address: String,
+}
+
+impl Gateway {
+    fn start(config: &Path) -> Gateway {
+        let mut child = Command::new(ZNAK)
+            .args(["gateway", "--listen", "127.0.0.1:0", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "till=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn znak gateway");
+        let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+        let mut line = String::new();
+        let address = loop {
+            line.clear();
+            let read = stderr.read_line(&mut line).expect("gateway stderr");
+            assert!(read > 0, "znak gateway ended before listening");
+            if let Some(rest) = line
+                .trim()
+                .strip_prefix("znak gateway: listening on http://")
+            {
+                break rest.to_owned();
+            }
+        };
+        // Keep draining stderr so that the gateway never blocks on a full pipe.
+        std::thread::spawn(move || for _ in stderr.lines() {});
+        Gateway { child, address }
+    }
+
+    /// SIGKILL after `after_ms`, from another thread, while the caller keeps sending.
+    fn kill_later(&self, after_ms: u64) -> std::thread::JoinHandle<()> {
+        let pid = self.child.id().to_string();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(after_ms));
+            let status = Command::new("kill")
+                .args(["-KILL", &pid])
+                .status()
+                .expect("run kill");
+            assert!(status.success(), "kill -KILL {pid} failed");
+        })
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One call on its own connection: `Some(status)`, or `None` when the gateway died under it.
+fn send(address: &str, op: Op, ki: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let body = format!(r#"{{"codes": ["{ki}"]}}"#);
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        op.path(),
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    text.split(' ').nth(1)?.parse().ok()
+}
+
+/// A real module, initialised from the emulator and synced until ready; its URL.
+async fn module(dir: &Path, service: &str, token: &str) -> String {
+    let module = Module::open(ModuleConfig::new(dir, service), Arc::new(SystemClock));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    let state = Arc::new(ApiState::new(module, Auth::new(None, vec![])));
+    tokio::spawn(run_module(
+        state,
+        ServeConfig::default(),
+        listener,
+        CancellationToken::new(),
+    ));
+    let auth = support::basic("admin", "admin");
+    let init = format!(r#"{{"token": "{token}"}}"#);
+    let (status, body) = tokio::task::spawn_blocking({
+        let (address, auth) = (address.clone(), auth.clone());
+        move || support::request(&address, "POST", "/api/v2/init", Some(&auth), &init)
+    })
+    .await
+    .expect("init");
+    assert!((200..300).contains(&status), "init: {status} {body}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, status) = tokio::task::spawn_blocking({
+            let address = address.clone();
+            move || support::request_json(&address, "GET", "/api/v2/status", None, "")
+        })
+        .await
+        .expect("status");
+        if status["status"] == "ready" {
+            return format!("http://{address}");
+        }
+        assert!(Instant::now() < deadline, "module not ready: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What the run did, for the summary line and the checks.
+struct Run {
+    operations: u64,
+    resent: u64,
+    /// Queue entries a restarted gateway found undelivered (summed over the restarts).
+    pending_at_restart: u64,
+    /// KI → the last operation acknowledged for it.
+    last: BTreeMap<String, Op>,
+}
+
+/// Drives the sequence and the kills (blocking: runs on its own thread).
+fn drive(config: &Path, kills: u64, seed: u64) -> Run {
+    let mut points = Points(seed | 1);
+    let kis: Vec<String> = central::sandbox::CASES
+        .iter()
+        .take(KIS)
+        .map(|case| marking::ki(case.km).expect("sandbox KI"))
+        .collect();
+    let mut run = Run {
+        operations: 0,
+        resent: 0,
+        pending_at_restart: 0,
+        last: BTreeMap::new(),
+    };
+    let mut gateway = Gateway::start(config);
+    let mut unanswered: Option<(Op, String)> = None;
+    for _ in 0..kills {
+        let killer = gateway.kill_later(points.below(MAX_LIFE_MS));
+        loop {
+            let (op, ki) = unanswered.take().unwrap_or_else(|| {
+                let op = if points.below(2) == 0 {
+                    Op::Sold
+                } else {
+                    Op::Returned
+                };
+                (op, kis[points.below(KIS as u64) as usize].clone())
+            });
+            match send(&gateway.address, op, &ki) {
+                Some(202) => {
+                    run.operations += 1;
+                    run.last.insert(ki, op);
+                }
+                Some(other) => panic!("{op:?} {ki}: HTTP {other}"),
+                None => {
+                    // No 202: queued or not, the till program sends it again.
+                    unanswered = Some((op, ki));
+                    break;
+                }
+            }
+        }
+        killer.join().expect("killer");
+        let status = gateway.child.wait().expect("wait");
+        assert!(!status.success(), "the gateway ended by itself: {status}");
+        gateway = Gateway::start(config);
+        let (_, state) = support::request_json(&gateway.address, "GET", "/state", None, "");
+        run.pending_at_restart += state["queue"]["pending"].as_u64().unwrap_or(0);
+        if let Some((op, ki)) = unanswered.take() {
+            assert_eq!(send(&gateway.address, op, &ki), Some(202), "{op:?} {ki}");
+            run.resent += 1;
+            run.operations += 1;
+            run.last.insert(ki, op);
+        }
+    }
+    // The last gateway delivers everything left.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (status, state) = support::request_json(&gateway.address, "GET", "/state", None, "");
+        assert_eq!(status, 200, "{state}");
+        if state["queue"]["pending"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "queue not drained: {state}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    run
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_of_the_gateway_loses_no_sale_and_replays_none_over_a_return() {
+    let kills = env_number("ZNAK_RELIABILITY_QUEUE_KILLS", 3).max(1);
+    let seed = match std::env::var("ZNAK_RELIABILITY_SEED") {
+        Ok(text) => text.parse().expect("ZNAK_RELIABILITY_SEED is a number"),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |elapsed| elapsed.as_nanos() as u64),
+    };
+    let emulator = support::emulator().await;
+    let token = emulator.admin.token("7700000001").await.expect("token");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let module_url = module(&dir.path().join("lm"), &emulator.url, &token).await;
+    let config = dir.path().join("till.toml");
+    let text = format!(
+        "token = \"{token}\"\ninfo_url = \"{}\"\nfallback_hosts = [\"http://127.0.0.1:9\"]\n\
+         state_file = {:?}\n[module]\nurl = \"{module_url}\"\nlogin = \"admin\"\npassword = \"admin\"\n",
+        emulator.url,
+        dir.path().join("till-state.json")
+    );
+    std::fs::write(&config, &text).expect("till config");
+
+    let started = Instant::now();
+    let run = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || drive(&config, kills, seed)
+    })
+    .await
+    .expect("driver");
+
+    let till = TillConfig::from_toml(&text).expect("till config");
+    let client = ModuleClient::new(till.module.as_ref().expect("module"), None).expect("client");
+    let sold = client.sold_list().await.expect("sold list");
+    let should: BTreeSet<&String> = run
+        .last
+        .iter()
+        .filter(|(_, op)| **op == Op::Sold)
+        .map(|(ki, _)| ki)
+        .collect();
+    let lost: Vec<_> = should.iter().filter(|ki| !sold.contains(**ki)).collect();
+    let replayed: Vec<_> = sold.iter().filter(|ki| !should.contains(ki)).collect();
+    println!(
+        "queue kills {kills}, operations {} ({} sent again after a kill), undelivered at restarts {}, \
+         KIs {}, sold at the end {}, lost {}, duplicated {}, {:.0} s, seed {seed}",
+        run.operations,
+        run.resent,
+        run.pending_at_restart,
+        run.last.len(),
+        sold.len(),
+        lost.len(),
+        replayed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(lost.is_empty(), "sales lost: {lost:?}");
+    assert!(
+        replayed.is_empty(),
+        "sold in the module though returned last: {replayed:?}"
+    );
+}
