@@ -380,3 +380,77 @@ async fn a_full_disk_during_sync_keeps_answering_reports_it_and_recovers_by_itse
     assert_eq!(store.local().sold_count().unwrap(), 1);
     served.stop().await;
 }
+
+/// A sale or a return the disk has no room for is refused with 507 and a description saying
+/// so; nothing of it is recorded, reading the sold DB still works, and the same call succeeds
+/// once space returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sell_and_return_on_a_full_disk_are_507_and_change_nothing() {
+    let operator = FakeOperator::start().await;
+    fill(&operator);
+    let dir = tempfile::tempdir().unwrap();
+    let switch = store::FullDiskSwitch::new();
+    let mut settings = config(dir.path(), &operator);
+    settings.store.full_disk = Some(switch.clone());
+    let served = serve_config(settings, ManualClock::at(T0)).await;
+    served.init_until_ready_and_sell("full disk").await;
+    let post = |path: &'static str, i: u64| {
+        let request = served
+            .http
+            .post(format!("{}{path}", served.base))
+            .basic_auth("admin", Some("admin"))
+            .json(&json!({"cis_list": [ki(i)]}));
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+
+    // Seen: the free space shows the disk full. Unseen: the write fails half-way in redb.
+    for seen in [true, false] {
+        switch.set_full(seen);
+        switch.set_full_unseen(!seen);
+        for (path, i) in [
+            ("/api/v2/cis/sell", BLOCKED + 1),
+            ("/api/v2/cis/return", SOLD),
+        ] {
+            let (status, body) = post(path, i).await;
+            assert_eq!(
+                (status, body["code"].as_u64()),
+                (507, Some(507)),
+                "seen {seen}, {path}: {body}"
+            );
+            let description = body["description"].as_str().unwrap_or_default();
+            assert!(
+                description.contains("disk") && description.contains("full"),
+                "seen {seen}, {path}: {description}"
+            );
+        }
+        let page = served
+            .http
+            .get(format!("{}/api/v2/cis/sold", served.base))
+            .basic_auth("admin", Some("admin"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200, "seen {seen}: reading needs no space");
+        let page: Value = page.json().await.unwrap();
+        assert_eq!(page["cis_list"], json!([ki(SOLD)]), "seen {seen}: {page}");
+    }
+
+    switch.set_full(false);
+    switch.set_full_unseen(false);
+    let (status, body) = post("/api/v2/cis/sell", BLOCKED + 1).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = post("/api/v2/cis/return", SOLD).await;
+    assert_eq!(
+        (status, &body["results"][0]["success"]),
+        (200, &json!(true)),
+        "{body}"
+    );
+    let store = served.module.store().unwrap();
+    assert!(!store.is_poisoned());
+    assert_eq!(store.local().sold_count().unwrap(), 1);
+    served.stop().await;
+}

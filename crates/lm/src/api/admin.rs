@@ -177,6 +177,10 @@ pub struct CredentialsChange {
     pub password: String,
 }
 
+impl super::body::BodyShape for CredentialsChange {
+    const SHAPE: &'static str = r#"{"login": string, "password": string}"#;
+}
+
 /// `POST /admin/api/credentials`: a new login and password (argon2id hash in
 /// `credentials.toml`, as `znak lm passwd` writes it), in force at once.
 pub async fn credentials<M: Backend>(

@@ -15,9 +15,16 @@ pub enum BackendError {
     /// The request cannot be carried out in this state (e.g. init while initialising); 409.
     #[error("{0}")]
     Conflict(String),
-    /// The operator refused or could not be reached; 502.
+    /// The operator refused what the caller sent (the participant token of `init`); 400.
+    #[error("{0}")]
+    Refused(String),
+    /// The operator could not be reached or failed; 502.
     #[error("{0}")]
     Upstream(String),
+    /// The disk holding the store is full: nothing was written, the same call succeeds once
+    /// space is freed; 507.
+    #[error("{0}")]
+    OutOfSpace(String),
     /// Internal fault (store unreadable, poisoned after an I/O failure); 500.
     #[error("{0}")]
     Internal(String),

@@ -4,18 +4,41 @@
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use http_body_util::BodyExt;
+use protocol::lm::{GreyListRequest, InitRequest};
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::error::ApiError;
 
 /// Largest request body accepted (design.md §5).
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
-/// A JSON body of type `T`: 413 over [`BODY_LIMIT`], 400 for empty, malformed or mistyped JSON.
+/// A JSON body of type `T`: 413 over [`BODY_LIMIT`], 400 for empty, malformed or mistyped JSON
+/// and for anything but a JSON object (serde would read `["tok"]` as `{"token": "tok"}`).
 /// The `Content-Type` is not checked: `curl -d` as in the guide sends a form type.
 pub struct JsonBody<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+/// The JSON object a request body must be, named in the error that answers anything else.
+pub trait BodyShape {
+    /// The expected object as a client reads it, e.g. `{"token": string, ...}`.
+    const SHAPE: &'static str;
+}
+
+impl BodyShape for InitRequest {
+    const SHAPE: &'static str = r#"{"token": string, "clearSold": boolean (optional), "enableGreyList": boolean (optional)}"#;
+}
+
+impl BodyShape for GreyListRequest {
+    const SHAPE: &'static str = r#"{"enableGreyList": boolean}"#;
+}
+
+/// Every route reading its body as a plain JSON value reads a list of KIs (checks, sell,
+/// return) and parses it itself ([`super::check::parse_cis_list`]).
+impl BodyShape for Value {
+    const SHAPE: &'static str = r#"{"cis_list": [...]}"#;
+}
+
+impl<S: Send + Sync, T: DeserializeOwned + BodyShape> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
@@ -28,8 +51,33 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             return Err(ApiError::too_large(BODY_LIMIT));
         }
         let bytes = read_limited(request.into_body()).await?;
+        require_object(&bytes, T::SHAPE)?;
         parse_json(&bytes).map(JsonBody)
     }
+}
+
+/// Refuses a body that is valid JSON but not an object, naming the object `shape` expected.
+/// Anything else (an object, empty or invalid JSON) is left to [`parse_json`], whose errors
+/// name the syntax or field problem.
+pub fn require_object(bytes: &[u8], shape: &str) -> Result<(), ApiError> {
+    let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace());
+    if matches!(first, None | Some(b'{')) {
+        return Ok(());
+    }
+    let Ok(value) = serde_json::from_slice::<Value>(bytes) else {
+        return Ok(());
+    };
+    let got = match value {
+        Value::Array(_) => "an array",
+        Value::String(_) => "a string",
+        Value::Number(_) => "a number",
+        Value::Bool(_) => "a boolean",
+        Value::Null => "null",
+        Value::Object(_) => return Ok(()),
+    };
+    Err(ApiError::bad_request(format!(
+        "the request body must be a JSON object {shape}, not {got}"
+    )))
 }
 
 /// Bytes read past [`BODY_LIMIT`] and thrown away before answering 413, so the client is not
@@ -201,6 +249,27 @@ mod tests {
         let err = QueryPairs::parse("foo=1", &["cis"]).err().unwrap();
         assert!(err.description.contains("\"foo\""), "{}", err.description);
         assert!(QueryPairs::parse("", &["cis"]).unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn only_objects_pass_and_the_error_names_the_expected_object() {
+        let shape = InitRequest::SHAPE;
+        for (body, got) in [
+            (&b"[\"tok\"]"[..], "an array"),
+            (b" \"tok\"", "a string"),
+            (b"5", "a number"),
+            (b"true", "a boolean"),
+            (b"null", "null"),
+        ] {
+            let err = require_object(body, shape).err().unwrap();
+            assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST);
+            assert!(err.description.contains(shape), "{}", err.description);
+            assert!(err.description.ends_with(got), "{}", err.description);
+        }
+        // Objects, and what parse_json explains better, pass.
+        for body in [&b" {\"token\": \"t\"}"[..], b"", b"[1,", b"nonsense"] {
+            assert!(require_object(body, shape).is_ok());
+        }
     }
 
     #[test]

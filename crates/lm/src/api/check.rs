@@ -173,7 +173,11 @@ pub fn verdict(code: &ModuleCode, facts: &CodeFacts) -> Verdict {
 pub fn module_error(err: BackendError) -> ApiError {
     match err {
         BackendError::Conflict(text) => ApiError::new(axum::http::StatusCode::CONFLICT, text),
+        BackendError::Refused(text) => ApiError::bad_request(text),
         BackendError::Upstream(text) => ApiError::new(axum::http::StatusCode::BAD_GATEWAY, text),
+        BackendError::OutOfSpace(text) => {
+            ApiError::new(axum::http::StatusCode::INSUFFICIENT_STORAGE, text)
+        }
         BackendError::Internal(text) => ApiError::internal(text),
     }
 }

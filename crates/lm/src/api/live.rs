@@ -18,6 +18,19 @@ use crate::module::{InitError, InitRequest, Module};
 use crate::{ModuleConfig, Status};
 
 impl Module {
+    /// Purges expired sales before a read of the sold DB. On a full disk the purge (a write)
+    /// cannot run: the read goes on and may still list sales past 30 days, rather than fail.
+    fn purge_before_reading(&self) -> Result<(), BackendError> {
+        match self.purge_sold() {
+            Ok(_) => Ok(()),
+            Err(InitError::Store(err)) if err.is_out_of_space() => {
+                tracing::warn!(error = %err, "sold DB not purged: the disk is full");
+                Ok(())
+            }
+            Err(err) => Err(init_error(err)),
+        }
+    }
+
     fn usable(&self) -> Result<&Store, BackendError> {
         match self.store() {
             Some(store) if !store.is_poisoned() => Ok(store),
@@ -29,15 +42,26 @@ impl Module {
 }
 
 fn store_error(err: store::StoreError) -> BackendError {
+    if err.is_out_of_space() {
+        return BackendError::OutOfSpace(format!(
+            "the disk holding the module's data is full ({err}); nothing was recorded: free \
+             space there and send the request again"
+        ));
+    }
     BackendError::Internal(format!("store: {err}"))
 }
 
 fn init_error(err: InitError) -> BackendError {
     match err {
+        InitError::Registration(err) if err.is_token_refused() => BackendError::Refused(format!(
+            "the operator refused the participant token (field token): {err}; send the \
+             participant's True API token (X-API-KEY)"
+        )),
         InitError::Registration(err) => BackendError::Upstream(format!("registration: {err}")),
         InitError::NotConfigured | InitError::OtherParticipant { .. } => {
             BackendError::Conflict(err.to_string())
         }
+        InitError::Store(err) => store_error(err),
         other => BackendError::Internal(other.to_string()),
     }
 }
@@ -141,7 +165,7 @@ impl Backend for Module {
 
     fn sold_page(&self, skip: u64, limit: u64) -> Result<(u64, Vec<String>), BackendError> {
         let store = self.usable()?;
-        self.purge_sold().map_err(init_error)?;
+        self.purge_before_reading()?;
         store.local().sold_list(skip, limit).map_err(store_error)
     }
 
@@ -155,7 +179,7 @@ impl Backend for Module {
         limit: u64,
     ) -> Result<(u64, Vec<(String, u64)>), BackendError> {
         let store = self.usable()?;
-        self.purge_sold().map_err(init_error)?;
+        self.purge_before_reading()?;
         store.local().sold_entries(skip, limit).map_err(store_error)
     }
 

@@ -4,8 +4,9 @@
 //! the router serves. Open like `status`: it describes the API and holds no secrets.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use protocol::lm::ErrorBody;
@@ -22,7 +23,7 @@ use utoipa::openapi::{
 };
 
 use super::routes::{Access, routes};
-use super::{Backend, software_version};
+use super::{ApiState, Backend, software_version};
 
 /// Named schemas collected while the document is built.
 pub type Schemas = Vec<(String, RefOr<Schema>)>;
@@ -75,7 +76,8 @@ pub struct Op {
     pub answer: (u16, Vec<Payload>),
     /// Error statuses beyond those every route of its kind may answer (see [`Op::errors`]).
     pub extra_errors: Vec<u16>,
-    /// The route is open but can be configured to require Basic (`/metrics`).
+    /// The route is open unless the module is configured to require Basic for it (`/metrics`,
+    /// [`ApiState::metrics_require_auth`]); the document says which is in force.
     pub optional_basic: bool,
 }
 
@@ -141,11 +143,21 @@ impl Op {
         self
     }
 
+    /// Who may call this operation of a route with `access` under `config`.
+    pub fn access(&self, access: Access, config: DocumentConfig) -> Access {
+        match (self.optional_basic, config.metrics_require_auth) {
+            (true, true) => Access::Basic,
+            (true, false) => Access::Open,
+            (false, _) => access,
+        }
+    }
+
     /// Every error status this operation may answer explicitly (all with [`ErrorBody`]; the
-    /// `default` response covers the rest, e.g. 404/405 of the router itself).
+    /// `default` response covers the rest, e.g. 404/405 of the router itself). `access` as
+    /// [`Op::access`] gives it.
     pub fn errors_for(&self, access: Access) -> Vec<u16> {
         let mut statuses = vec![408, 500];
-        if access != Access::Open || self.optional_basic {
+        if access != Access::Open {
             statuses.extend([401, 429]);
         }
         if !self.body.is_empty() || !self.query.is_empty() {
@@ -194,11 +206,30 @@ impl Param {
     }
 }
 
-/// The body of `GET /api/openapi.json`, built once (it depends on the code only).
-pub async fn serve<M: Backend>() -> Response {
-    static DOCUMENT: OnceLock<String> = OnceLock::new();
-    let text = DOCUMENT.get_or_init(|| {
-        document::<M>()
+/// What of the module's configuration the document depends on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DocumentConfig {
+    /// `/metrics` asks for Basic ([`ApiState::metrics_require_auth`]).
+    pub metrics_require_auth: bool,
+}
+
+impl DocumentConfig {
+    pub fn of<M>(state: &ApiState<M>) -> DocumentConfig {
+        DocumentConfig {
+            metrics_require_auth: state.metrics_require_auth,
+        }
+    }
+}
+
+/// The body of `GET /api/openapi.json`, built once per configuration (it depends on the code
+/// and on [`DocumentConfig`] only).
+pub async fn serve<M: Backend>(State(state): State<Arc<ApiState<M>>>) -> Response {
+    // One static for every `M` (statics of generic functions are shared); the document does
+    // not depend on `M`.
+    static DOCUMENTS: [OnceLock<String>; 2] = [OnceLock::new(), OnceLock::new()];
+    let config = DocumentConfig::of(&state);
+    let text = DOCUMENTS[usize::from(config.metrics_require_auth)].get_or_init(|| {
+        document::<M>(config)
             .to_json()
             .unwrap_or_else(|err| format!("{{\"code\":500,\"description\":\"{err}\"}}"))
     });
@@ -210,15 +241,15 @@ pub async fn serve<M: Backend>() -> Response {
     response
 }
 
-/// The document of every route of [`routes`].
-pub fn document<M: Backend>() -> OpenApi {
+/// The document of every route of [`routes`], as the module configured by `config` serves it.
+pub fn document<M: Backend>(config: DocumentConfig) -> OpenApi {
     let mut schemas = Schemas::new();
     let error = schema::<ErrorBody>(&mut schemas);
     let mut paths = PathsBuilder::new();
     for route in routes::<M>() {
         let mut item: Option<PathItem> = None;
         for op in &route.ops {
-            let operation = operation(op, route.access, &error, &mut schemas);
+            let operation = operation(op, op.access(route.access, config), &error, &mut schemas);
             let method = http_method(op.method);
             item = Some(match item {
                 None => PathItem::new(method, operation),
@@ -375,11 +406,6 @@ fn operation(op: &Op, access: Access, error: &str, schemas: &mut Schemas) -> Ope
     );
     let basic = || SecurityRequirement::new("basic", Vec::<String>::new());
     match access {
-        Access::Open if op.optional_basic => {
-            builder = builder
-                .security(SecurityRequirement::default())
-                .security(basic());
-        }
         Access::Open => {}
         Access::Basic => builder = builder.security(basic()),
         Access::BasicOrToken => {
@@ -397,7 +423,8 @@ fn status_text(status: u16) -> &'static str {
         201 => "Created",
         400 => {
             "Bad request (malformed JSON, wrong types, bad parameters); for checks also \
-                errorCode 4045 (module not ready) or 4050 (sync_error)"
+                errorCode 4045 (module not ready) or 4050 (sync_error); for init also a \
+                participant token the operator refused"
         }
         401 => "Missing or wrong credentials (WWW-Authenticate: Basic)",
         408 => "The request was not received and answered in time",
@@ -405,7 +432,11 @@ fn status_text(status: u16) -> &'static str {
         413 => "The body is over 1 MiB",
         429 => "Too many failed authorization attempts from this address",
         500 => "The module failed (store unusable); see the module's log",
-        502 => "The operator refused or could not be reached",
+        502 => "The operator could not be reached or failed",
+        507 => {
+            "The disk holding the module's data is full: nothing was recorded; retry once \
+                space is freed"
+        }
         _ => "See the description",
     }
 }

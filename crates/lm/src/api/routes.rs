@@ -108,7 +108,8 @@ pub fn routes<M: Backend>() -> Vec<Route<M>> {
             get(v2::status::<M>),
             vec![Op::get("v2 status").json(200, schema::<Status>)],
         ),
-        // Open like status unless `metrics_require_auth`: then the handler asks for Basic.
+        // Open like status unless `metrics_require_auth`: then the handler asks for Basic (and
+        // the document says so: `Op::access`).
         route(
             "/metrics",
             Open,
@@ -162,7 +163,7 @@ pub fn routes<M: Backend>() -> Vec<Route<M>> {
                 Op::post("Grey-GTIN mode on or off")
                     .body(schema::<GreyListRequest>)
                     .json(200, schema::<Done>)
-                    .errors(&[409, 502]),
+                    .errors(&[409, 502, 507]),
             ],
         ),
         route(
@@ -172,7 +173,8 @@ pub fn routes<M: Backend>() -> Vec<Route<M>> {
             vec![
                 Op::post("Record sales")
                     .body(schema::<CisList>)
-                    .json(201, schema::<CisOutcomes>),
+                    .json(201, schema::<CisOutcomes>)
+                    .errors(&[507]),
             ],
         ),
         route(
@@ -182,7 +184,8 @@ pub fn routes<M: Backend>() -> Vec<Route<M>> {
             vec![
                 Op::post("Forget sales (returns)")
                     .body(schema::<CisList>)
-                    .json(200, schema::<CisOutcomes>),
+                    .json(200, schema::<CisOutcomes>)
+                    .errors(&[507]),
             ],
         ),
         route(
@@ -267,7 +270,8 @@ pub fn routes<M: Backend>() -> Vec<Route<M>> {
                 Op::post("Import of a sold DB export (JSON or CSV ki,sold_at_ms)")
                     .body(schema::<admin::backup::Export>)
                     .text_body("text/csv")
-                    .json(200, schema::<admin::backup::ImportOutcome>),
+                    .json(200, schema::<admin::backup::ImportOutcome>)
+                    .errors(&[507]),
             ],
         ),
         route(
@@ -287,7 +291,7 @@ fn init_op(summary: &'static str) -> Op {
     Op::post(summary)
         .body(schema::<InitRequest>)
         .json(200, schema::<Done>)
-        .errors(&[409, 502])
+        .errors(&[409, 502, 507])
 }
 
 /// Schema of `GET /api/openapi.json`: a JSON object (the OpenAPI 3.1 document).

@@ -24,6 +24,21 @@ pub enum RegistrationError {
     },
 }
 
+impl RegistrationError {
+    /// The operator refused the token itself (400, 401, 403, 422): the caller's mistake, unlike
+    /// an unreachable or failing operator (transport errors, 404 of a wrong service URL, 408,
+    /// 429, 5xx).
+    pub fn is_token_refused(&self) -> bool {
+        matches!(
+            self,
+            RegistrationError::Refused {
+                status: 400 | 401 | 403 | 422,
+                ..
+            }
+        )
+    }
+}
+
 /// Registers the module with `token` at `service_url`.
 pub async fn register(
     service_url: &str,

@@ -108,6 +108,63 @@ async fn malformed_and_mistyped_bodies_are_400_naming_the_problem() {
     }
 }
 
+/// serde reads a JSON array as a struct's fields in order (`["tok"]` as `{"token": "tok"}`):
+/// every route with a JSON body refuses anything but an object, naming the object expected.
+#[tokio::test]
+async fn every_json_body_route_refuses_a_non_object_naming_the_expected_object() {
+    let server = start(FakeBackend::ready(), Auth::new(None, vec![])).await;
+    let mut routes = 0;
+    for route in lm::api::routes::routes::<FakeBackend>() {
+        for op in &route.ops {
+            // The sold DB import also takes CSV and, by design, a bare JSON list of entries.
+            let json_only = !op.body.is_empty()
+                && op
+                    .body
+                    .iter()
+                    .all(|payload| matches!(payload, lm::api::openapi::Payload::Json(_)));
+            if !json_only {
+                continue;
+            }
+            routes += 1;
+            for (body, got) in [
+                ("[\"tok\", \"x\"]", "an array"),
+                ("[true]", "an array"),
+                ("\"tok\"", "a string"),
+                ("7", "a number"),
+                ("null", "null"),
+            ] {
+                let (status, answer) = post_raw(&server.url(route.path), &server.http, body).await;
+                assert_error(status, &answer, 400);
+                let description = answer["description"].as_str().unwrap();
+                assert!(
+                    description.contains("must be a JSON object {\"") && description.ends_with(got),
+                    "{} {body}: {description}",
+                    route.path
+                );
+            }
+        }
+    }
+    // init, greyList, outCheck v1/v2, check v1, sell, return, credentials.
+    assert!(routes >= 8, "only {routes} JSON body routes found");
+    let (status, answer) = post_raw(&server.url("/api/v2/init"), &server.http, "[\"tok\"]").await;
+    assert_error(status, &answer, 400);
+    assert!(
+        answer["description"]
+            .as_str()
+            .unwrap()
+            .contains("\"token\"")
+    );
+    // ["tok", "x"] sent to /admin/api/credentials changed nothing: the old login still works.
+    let response = server
+        .http
+        .get(server.url("/api/v2/cis/sold"))
+        .header("Authorization", admin())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+}
+
 #[tokio::test]
 async fn more_than_1000_kis_is_400() {
     let server = start(FakeBackend::ready(), Auth::new(None, vec![])).await;

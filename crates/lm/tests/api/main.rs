@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 mod conformance;
 mod errors;
+mod init;
 mod live;
 mod metrics;
 mod openapi;

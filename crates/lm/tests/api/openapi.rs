@@ -2,12 +2,15 @@
 //! `$ref` resolves, and real answers of the real module validate against its schemas.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use lm::api::{Auth, routes};
+use lm::api::{ApiState, Auth, routes};
 use serde_json::{Value, json};
 
 use crate::live::{FAST, Lm, ki, start_emulator, start_lm};
-use crate::support::{FakeBackend, admin, basic, http_client, json_of, start};
+use crate::support::{
+    FakeBackend, admin, basic, http_client, json_of, quick_serve_config, start, start_with,
+};
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH"];
 
@@ -285,4 +288,40 @@ async fn real_answers_validate_against_the_documented_schemas() {
     let (status, answer) = json_of(response).await;
     assert_documented(&document, "POST", "/api/v2/cis/outCheck", status, &answer);
     assert_eq!(status, 401);
+}
+
+/// `/metrics` is open by default and asks for Basic when configured to: the document says
+/// whichever is in force, and the real answer without credentials matches it.
+#[tokio::test]
+async fn the_metrics_auth_in_the_document_follows_the_configuration() {
+    for require in [false, true] {
+        let mut state = ApiState::new(FakeBackend::ready(), Auth::new(None, vec![]));
+        state.metrics_require_auth = require;
+        let server = start_with(Arc::new(state), quick_serve_config()).await;
+        let document = fetch_document(&server.base).await;
+        let operation = &document["paths"]["/metrics"]["get"];
+        let security = operation.get("security").cloned().unwrap_or(json!([]));
+        let responses = &operation["responses"];
+        if require {
+            assert_eq!(security, json!([{"basic": []}]), "{operation}");
+            assert!(responses.get("401").is_some(), "{operation}");
+        } else {
+            assert_eq!(security, json!([]), "{operation}");
+            assert!(responses.get("401").is_none(), "{operation}");
+            assert!(responses.get("429").is_none(), "{operation}");
+        }
+        let status = server
+            .http
+            .get(server.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        assert_eq!(status, if require { 401 } else { 200 });
+        assert!(
+            responses.get(status.to_string()).is_some(),
+            "require {require}: {status} not documented"
+        );
+    }
 }
