@@ -9,10 +9,10 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use lm::{InitRequest, ManualClock, Status};
+use lm::{ManualClock, Status};
 use serde_json::{Value, json};
 use store::ListDb;
-use support::{FakeOperator, Running, T0, TOKEN, config, count, gtin, ki};
+use support::{FakeOperator, Running, T0, config, count, gtin, init_request, ki};
 
 /// The PouchDB server process; killed when dropped.
 struct PouchServer {
@@ -98,15 +98,7 @@ async fn sync_from(
     let mut config = config(dir.path(), &operator);
     config.batch_limit = 64;
     let running = Running::start(config, ManualClock::at(T0));
-    running
-        .module
-        .init(InitRequest {
-            token: TOKEN.into(),
-            clear_sold: false,
-            enable_grey_list: false,
-        })
-        .await
-        .unwrap();
+    running.module.init(init_request()).await.unwrap();
     let ready = running.until("ready", |s| s.status == Status::Ready).await;
     let lists = running.module.store().unwrap().lists().snapshot().unwrap();
     running.stop().await;

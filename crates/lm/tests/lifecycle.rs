@@ -8,15 +8,7 @@ use lm::lifecycle::{INIT_STALL_MS, REINIT_AFTER_MS, SYNC_ERROR_AFTER_MS};
 use lm::sync::registration::RegistrationError;
 use lm::{InitError, InitRequest, ManualClock, Module, Status};
 use store::ListDb;
-use support::{FakeOperator, Running, T0, TOKEN, config, count};
-
-fn init() -> InitRequest {
-    InitRequest {
-        token: TOKEN.into(),
-        clear_sold: false,
-        enable_grey_list: false,
-    }
-}
+use support::{FakeOperator, Running, T0, config, count, init_request};
 
 #[tokio::test]
 async fn seventy_two_hours_without_sync_is_sync_error_until_a_sync_succeeds() {
@@ -24,7 +16,7 @@ async fn seventy_two_hours_without_sync_is_sync_error_until_a_sync_succeeds() {
     operator.fill(10);
     let dir = tempfile::tempdir().unwrap();
     let running = Running::start(config(dir.path(), &operator), ManualClock::at(T0));
-    running.module.init(init()).await.unwrap();
+    running.module.init(init_request()).await.unwrap();
     running.until("ready", |s| s.status == Status::Ready).await;
 
     operator.with(|s| s.faults.down = true);
@@ -49,7 +41,7 @@ async fn fifteen_minutes_without_data_during_init_falls_back_to_not_configured()
     operator.with(|s| s.faults.down = true);
     let dir = tempfile::tempdir().unwrap();
     let running = Running::start(config(dir.path(), &operator), ManualClock::at(T0));
-    running.module.init(init()).await.unwrap();
+    running.module.init(init_request()).await.unwrap();
     let initialising = running.module.status();
     assert_eq!(initialising.status, Status::Initialization);
     assert!(initialising.inst.is_some());
@@ -69,7 +61,7 @@ async fn fifteen_minutes_without_data_during_init_falls_back_to_not_configured()
 
     // Contact returning does not resume an abandoned initialisation: init must be called again.
     operator.with(|s| s.faults.down = false);
-    running.module.init(init()).await.unwrap();
+    running.module.init(init_request()).await.unwrap();
     running.until("ready", |s| s.status == Status::Ready).await;
     running.stop().await;
 }
@@ -80,7 +72,7 @@ async fn ten_days_without_contact_reinitialises_when_contact_returns() {
     operator.fill(10);
     let dir = tempfile::tempdir().unwrap();
     let running = Running::start(config(dir.path(), &operator), ManualClock::at(T0));
-    running.module.init(init()).await.unwrap();
+    running.module.init(init_request()).await.unwrap();
     let first = running.until("ready", |s| s.status == Status::Ready).await;
 
     operator.with(|s| s.faults.down = true);
@@ -113,7 +105,7 @@ async fn a_refused_token_leaves_the_module_not_configured() {
         .module
         .init(InitRequest {
             token: "wrong".into(),
-            ..init()
+            ..init_request()
         })
         .await
         .unwrap_err();
@@ -142,7 +134,7 @@ async fn an_unusable_store_is_failure_with_the_reason() {
     assert_eq!(status.status, Status::Failure);
     assert!(status.failure.unwrap().contains("file"));
     assert!(matches!(
-        module.init(init()).await,
+        module.init(init_request()).await,
         Err(InitError::Failure(_))
     ));
 }

@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lm::api::{ApiState, Auth, AuthThrottle, ServeConfig, ThrottlePolicy, routes, run_module};
-use lm::{InitRequest, ManualClock, Module, Status};
+use lm::{ManualClock, Module, Status};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
-use support::{FakeOperator, T0, TOKEN, config};
+use support::{FakeOperator, T0, config, init_request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
@@ -175,14 +175,7 @@ async fn random_bodies_queries_and_bytes_never_get_a_5xx_a_non_json_error_or_a_h
     operator.fill(50);
     let dir = tempfile::tempdir().unwrap();
     let module = Module::open(config(dir.path(), &operator), ManualClock::at(T0));
-    module
-        .init(InitRequest {
-            token: TOKEN.into(),
-            clear_sold: false,
-            enable_grey_list: false,
-        })
-        .await
-        .unwrap();
+    module.init(init_request()).await.unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     let shutdown = CancellationToken::new();

@@ -7,10 +7,10 @@ mod support;
 use std::sync::Arc;
 
 use lm::api::{ApiState, Auth, ServeConfig, run_module};
-use lm::{InitRequest, ManualClock, Module};
+use lm::{ManualClock, Module};
 use serde_json::Value;
 use store::ListDb;
-use support::{FakeOperator, T0, TOKEN, config};
+use support::{FakeOperator, T0, config, init_request};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -65,15 +65,7 @@ async fn serve(module: Module) -> Served {
 
 impl Served {
     async fn status(&self, version: &str) -> Value {
-        let response = self
-            .http
-            .get(format!("{}/api/{version}/status", self.base))
-            .basic_auth("admin", Some("admin"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        response.json().await.unwrap()
+        support::http_status(&self.http, &self.base, version).await
     }
 }
 
@@ -103,14 +95,7 @@ async fn sync_progress_is_reported_in_v2_and_v1_status_mid_pull_and_after() {
     assert_eq!(before["status"], "not_configured");
     assert!(before.get("syncProgress").is_none(), "{before}");
 
-    module
-        .init(InitRequest {
-            token: TOKEN.into(),
-            clear_sold: false,
-            enable_grey_list: false,
-        })
-        .await
-        .unwrap();
+    module.init(init_request()).await.unwrap();
     tokio::time::timeout(
         std::time::Duration::from_secs(20),
         module.wait_until(|s| s.last_error.is_some()),
@@ -186,14 +171,7 @@ async fn an_io_failure_of_the_store_is_status_failure_with_the_reason() {
     std::fs::remove_dir_all(&segments).unwrap();
     std::fs::write(&segments, b"not a directory").unwrap();
 
-    module
-        .init(InitRequest {
-            token: TOKEN.into(),
-            clear_sold: false,
-            enable_grey_list: false,
-        })
-        .await
-        .unwrap();
+    module.init(init_request()).await.unwrap();
     tokio::time::timeout(
         std::time::Duration::from_secs(20),
         module.wait_until(|s| s.status == lm::Status::Failure),

@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lm::api::{ApiState, Auth, ServeConfig, run_module};
-use lm::{InitRequest, ManualClock, Module, Status};
+use lm::{ManualClock, Module, Status};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
-use support::{FakeOperator, T0, TOKEN, config};
+use support::{FakeOperator, T0, config, init_request};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -100,14 +100,7 @@ impl Served {
 
     /// Initialises the module, waits for `ready` and sells KI `SOLD` over HTTP.
     async fn init_until_ready_and_sell(&self, context: &str) {
-        self.module
-            .init(InitRequest {
-                token: TOKEN.into(),
-                clear_sold: false,
-                enable_grey_list: false,
-            })
-            .await
-            .unwrap();
+        self.module.init(init_request()).await.unwrap();
         self.until("ready", |s| s.status == Status::Ready).await;
         let sold = self
             .http
@@ -122,15 +115,7 @@ impl Served {
 
     /// `GET /api/v2/status` with the default login.
     async fn status(&self) -> Value {
-        let response = self
-            .http
-            .get(format!("{}/api/v2/status", self.base))
-            .basic_auth("admin", Some("admin"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        response.json().await.unwrap()
+        support::http_status(&self.http, &self.base, "v2").await
     }
 
     /// `outCheck` of KIs 0..BLOCKED+20: status and body.

@@ -6,13 +6,12 @@ mod support;
 use lm::{InitRequest, ManualClock, Status};
 use serde_json::json;
 use store::{Gtin, ListDb};
-use support::{FakeOperator, Running, T0, TOKEN, config, count, gtin, ki};
+use support::{FakeOperator, Running, T0, config, count, gtin, init_request, ki};
 
 fn init(grey: bool) -> InitRequest {
     InitRequest {
-        token: TOKEN.into(),
-        clear_sold: false,
         enable_grey_list: grey,
+        ..init_request()
     }
 }
 

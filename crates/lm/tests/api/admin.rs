@@ -10,8 +10,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::live::{FAST, ki, start_emulator, start_lm};
-use crate::support::{admin, basic, http_client, json_of};
+use crate::support::{FAST, admin, basic, http_client, json_of, ki, start_emulator, start_lm};
 
 const DAY_MS: u64 = 24 * 3600 * 1000;
 
@@ -58,7 +57,7 @@ async fn the_page_and_its_assets_are_served_behind_the_login_and_load_nothing_fr
     assert_eq!(overview["defaultLogin"], true);
 }
 
-async fn upload(lm: &crate::live::Lm, body: String, content_type: &str) -> (u16, Value) {
+async fn upload(lm: &crate::support::Lm, body: String, content_type: &str) -> (u16, Value) {
     let response = lm
         .http
         .post(format!("{}/admin/api/sold/import", lm.base))
@@ -71,7 +70,7 @@ async fn upload(lm: &crate::live::Lm, body: String, content_type: &str) -> (u16,
     json_of(response).await
 }
 
-async fn download(lm: &crate::live::Lm, format: &str) -> (String, String) {
+async fn download(lm: &crate::support::Lm, format: &str) -> (String, String) {
     let response = lm
         .http
         .get(format!("{}/admin/api/sold/export?format={format}", lm.base))

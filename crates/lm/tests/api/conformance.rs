@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::live::{gtin, ki, start_emulator, start_lm};
+use crate::support::{gtin, ki, start_emulator, start_lm};
 
 fn kind(value: &Value) -> &'static str {
     match value {
@@ -102,7 +102,7 @@ async fn every_example_of_section_3_matches_our_answers() {
         .price(vec![gtin(7)], Some(84423), Some(153000))
         .await
         .unwrap();
-    let lm = start_lm(&emulator.url, crate::live::FAST).await;
+    let lm = start_lm(&emulator.url, crate::support::FAST).await;
 
     // Before init: status without dbState, checks refused with 4045.
     let (status, body) = lm.get("/api/v2/status").await;

@@ -7,7 +7,7 @@ use axum::routing::post;
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::live::{FAST, start_emulator, start_lm};
+use crate::support::{FAST, start_emulator, start_lm};
 
 #[tokio::test]
 async fn a_token_the_operator_refuses_is_400_naming_the_token() {

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use lm::api::{ApiState, Auth};
 use serde_json::json;
 
-use crate::live::{FAST, ki, start_emulator, start_lm};
-use crate::support::{FakeBackend, admin, basic, quick_serve_config, start_with};
+use crate::support::{
+    FAST, FakeBackend, admin, basic, ki, quick_serve_config, start_emulator, start_lm, start_with,
+};
 
 /// One sample: metric name, labels, value.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use lm::api::{ApiState, Auth, routes};
 use serde_json::{Value, json};
 
-use crate::live::{FAST, Lm, ki, start_emulator, start_lm};
 use crate::support::{
-    FakeBackend, admin, basic, http_client, json_of, quick_serve_config, start, start_with,
+    FAST, FakeBackend, Lm, admin, basic, http_client, json_of, ki, quick_serve_config, start,
+    start_emulator, start_lm, start_with,
 };
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH"];
@@ -211,7 +211,7 @@ async fn real_answers_validate_against_the_documented_schemas() {
         .unwrap();
     emulator
         .admin
-        .price(vec![crate::live::gtin(2)], Some(84423), Some(153000))
+        .price(vec![crate::support::gtin(2)], Some(84423), Some(153000))
         .await
         .unwrap();
     let lm = start_lm(&emulator.url, FAST).await;

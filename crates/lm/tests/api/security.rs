@@ -17,8 +17,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::live::{FAST, now_ms, start_emulator};
-use crate::support::{FakeBackend, assert_error, basic, http_client, json_of, start_with};
+use crate::support::{
+    FAST, FakeBackend, assert_error, basic, http_client, json_of, now_ms, start_emulator,
+    start_with,
+};
 
 /// Routes that may answer without credentials: `status` (the till polls it first), `/metrics`
 /// (scrapers; Basic when `metrics_require_auth`) and the OpenAPI document (it holds no secrets).

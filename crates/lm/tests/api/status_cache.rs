@@ -9,8 +9,7 @@ use lm::lifecycle::{self, Facts, SYNC_ERROR_AFTER_MS, Status};
 use protocol::lm::{ModuleState, OperationMode};
 use serde_json::{Value, json};
 
-use crate::live::ki;
-use crate::support::{admin, json_of, quick_serve_config, start_with};
+use crate::support::{admin, json_of, ki, quick_serve_config, start_with};
 
 const T0: u64 = 1_775_204_403_800;
 

@@ -1,18 +1,24 @@
-//! Starting the real API server on 127.0.0.1:0 and talking to it over real sockets.
+//! Starting the real API server on 127.0.0.1:0 and talking to it over real sockets: over the
+//! test double [`FakeBackend`], or as the real module ([`start_lm`]) fed by the real operator
+//! emulator ([`start_emulator`]).
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
+use central::client::AdminClient;
+use central::{Config, Listeners};
 use lm::api::{
     ApiState, Auth, AuthThrottle, Backend, BackendError, CodeFacts, ServeConfig, Snapshot,
-    ThrottlePolicy, serve,
+    ThrottlePolicy, run_module, serve,
 };
+use lm::{ManualClock, Module, ModuleConfig, Poll};
 use protocol::lm::{ModuleState, OperationMode};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -213,3 +219,163 @@ impl Backend for FakeBackend {
         Ok(())
     }
 }
+
+// The real module fed by the real operator emulator, both in-process on loopback.
+
+pub struct Emulator {
+    pub url: String,
+    pub admin: AdminClient,
+    pub token: String,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn start_emulator() -> Emulator {
+    let dir = tempfile::tempdir().unwrap();
+    let main = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = Config::new(dir.path());
+    let listeners = Listeners { main, cdn: vec![] };
+    let urls = central::advertised_urls(&config, &listeners).unwrap();
+    tokio::spawn(central::run(config, listeners, std::future::pending()));
+    let admin = AdminClient::new(&urls.main).unwrap();
+    let token = admin.token("7700000001").await.unwrap();
+    Emulator {
+        url: urls.main,
+        admin,
+        token,
+        _dir: dir,
+    }
+}
+
+pub struct Lm {
+    pub base: String,
+    pub state: Arc<ApiState<Module>>,
+    pub clock: Arc<ManualClock>,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Lm {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// A module on a fresh data dir, API on 127.0.0.1:0 with the default login.
+pub async fn start_lm(service_url: &str, poll: Poll) -> Lm {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ModuleConfig::new(dir.path(), service_url);
+    config.poll = poll;
+    config.backoff_min = Duration::from_millis(20);
+    let clock = ManualClock::at(now_ms());
+    let module = Module::open(config.clone(), clock.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = CancellationToken::new();
+    let state = Arc::new(ApiState::new(module, Auth::new(None, vec![])));
+    tokio::spawn({
+        let state = state.clone();
+        let shutdown = shutdown.clone();
+        async move {
+            run_module(state, ServeConfig::default(), listener, shutdown)
+                .await
+                .expect("module runs");
+        }
+    });
+    Lm {
+        base,
+        state,
+        clock,
+        http: http_client(),
+        shutdown,
+        _dir: dir,
+    }
+}
+
+impl Lm {
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let request = self.http.get(format!("{}{path}", self.base));
+        json_of(
+            request
+                .header("Authorization", admin())
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let request = self.http.post(format!("{}{path}", self.base)).json(&body);
+        json_of(
+            request
+                .header("Authorization", admin())
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn clients(&self) -> Vec<lm::api::ClientSnapshot> {
+        self.state.clients.snapshot()
+    }
+
+    /// One KI through v2 outCheck: its `codes[0]`.
+    pub async fn check(&self, ki: &str, pg: Option<u16>) -> Value {
+        let mut item = json!({"cis": ki});
+        if let Some(pg) = pg {
+            item["pg"] = json!(pg);
+        }
+        let (status, body) = self
+            .post("/api/v2/cis/outCheck", json!({"cis_list": [item]}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["results"][0]["codes"][0].clone()
+    }
+
+    pub async fn init(&self, token: &str, grey: bool) {
+        let body = json!({"token": token, "enableGreyList": grey});
+        let (status, answer) = self.post("/api/v2/init", body).await;
+        assert_eq!(status, 200, "{answer}");
+        self.wait_status("ready").await;
+    }
+
+    pub async fn wait_status(&self, wanted: &str) -> Value {
+        eventually(|| async {
+            let (_, status) = self.get("/api/v2/status").await;
+            (status["status"] == wanted).then_some(status)
+        })
+        .await
+    }
+}
+
+/// Polls `probe` until it yields, for at most 20 s (the sync engine works in the background).
+pub async fn eventually<T, F: Future<Output = Option<T>>>(mut probe: impl FnMut() -> F) -> T {
+    for _ in 0..1000 {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("condition not reached within 20 s");
+}
+
+pub fn gtin(i: usize) -> String {
+    let first13 = format!("{:013}", 4_600_000_000_000 + i);
+    let check = marking::gtin::check_digit(first13.as_bytes());
+    format!("{first13}{check}")
+}
+
+pub fn ki(gtin_index: usize, serial: &str) -> String {
+    format!("01{}21{serial}", gtin(gtin_index))
+}
+
+pub const FAST: Poll = Poll::Longpoll(Duration::from_millis(200));

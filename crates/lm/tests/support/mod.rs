@@ -13,11 +13,32 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use lm::{ManualClock, Module, ModuleConfig, Poll};
+use lm::{InitRequest, ManualClock, Module, ModuleConfig, Poll};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 pub const TOKEN: &str = "good-token";
+
+/// The `init` most tests send: the double's good token, sold DB kept, grey mode off.
+pub fn init_request() -> InitRequest {
+    InitRequest {
+        token: TOKEN.into(),
+        clear_sold: false,
+        enable_grey_list: false,
+    }
+}
+
+/// `GET {base}/api/{version}/status` with the default login; asserts 200 and returns the JSON.
+pub async fn http_status(http: &reqwest::Client, base: &str, version: &str) -> Value {
+    let response = http
+        .get(format!("{base}/api/{version}/status"))
+        .basic_auth("admin", Some("admin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{version} status");
+    response.json().await.unwrap()
+}
 
 #[derive(Default)]
 pub struct FakeDb {
