@@ -11,6 +11,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::chaos::ChaosSettings;
 use crate::faults::Fault;
 use crate::http_error::{ApiError, JsonBody};
 use crate::issue::{self, IssueSpec};
@@ -36,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .route("/sell", post(sell))
         .route("/fault", post(fault))
         .route("/emergency", post(emergency))
+        .route("/chaos", get(chaos_report).post(chaos))
         .route("/status", get(status));
     Router::new().nest(PREFIX, admin)
 }
@@ -383,6 +385,35 @@ async fn emergency(
     Ok(Json(json!({"emergency": request.on})))
 }
 
+/// `POST /admin/v1/chaos`: `{"chaos": {settings}}` switches the replication chaos on (counts
+/// start from zero), `{"chaos": null}` off. Kept in the store like the fault knobs.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChaosRequest {
+    pub chaos: Option<ChaosSettings>,
+}
+
+async fn chaos(
+    State(app): State<AppState>,
+    body: Result<JsonBody<ChaosRequest>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let JsonBody(request) = body?;
+    if let Some(settings) = &request.chaos {
+        settings
+            .validate()
+            .map_err(|e| ApiError::bad_request(format!("chaos.{e}")))?;
+    }
+    let in_force = app.chaos.set(request.chaos);
+    app.store
+        .blocking(move |s| s.save_chaos(in_force.as_ref()))
+        .await?;
+    Ok(Json(app.chaos.report()))
+}
+
+/// `GET /admin/v1/chaos`: the settings in force (with the seed) and the counts per kind.
+async fn chaos_report(State(app): State<AppState>) -> Json<Value> {
+    Json(app.chaos.report())
+}
+
 async fn status(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
     let (codes, dbs) = app
         .store
@@ -409,6 +440,7 @@ async fn status(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
         "main": app.urls.main,
         "hosts": hosts,
         "emergency": app.faults.emergency(),
+        "chaos": app.chaos.settings(),
         "codes": codes,
         "databases": dbs,
     })))

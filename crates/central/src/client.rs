@@ -8,8 +8,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::admin::{
-    CodesRequest, EmergencyRequest, FaultRequest, GtinsRequest, PREFIX, TokenRequest,
+    ChaosRequest, CodesRequest, EmergencyRequest, FaultRequest, GtinsRequest, PREFIX, TokenRequest,
 };
+use crate::chaos::ChaosSettings;
 use crate::issue::IssueSpec;
 
 #[derive(Debug, thiserror::Error)]
@@ -241,6 +242,18 @@ impl AdminClient {
     pub async fn emergency(&self, on: bool) -> Result<Value, ClientError> {
         self.call("/emergency", Some(&EmergencyRequest { on }))
             .await
+    }
+
+    /// Switches the replication chaos on with `settings`, or off (`None`); returns the report
+    /// (`chaos` in force with its seed, `counts` per kind).
+    pub async fn chaos(&self, settings: Option<ChaosSettings>) -> Result<Value, ClientError> {
+        self.call("/chaos", Some(&ChaosRequest { chaos: settings }))
+            .await
+    }
+
+    /// The replication chaos in force and the requests faulted per kind.
+    pub async fn chaos_report(&self) -> Result<Value, ClientError> {
+        self.call::<(), Value>("/chaos", None).await
     }
 
     pub async fn status(&self) -> Result<Value, ClientError> {

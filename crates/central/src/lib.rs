@@ -6,11 +6,13 @@
 //! * [`faults`] — per-host fault knobs, per-code sandbox faults, emergency mode;
 //! * [`registration`] — `POST /lm/v1/register` (docs/registration.md);
 //! * [`replication`] — the four list databases over the CouchDB replication protocol;
+//! * [`chaos`] — random faults of the replication side (delays, resets, 5xx, cut feeds, stalls);
 //! * [`admin`] — the admin API; [`client`] — its Rust client (used by the CLI and tests);
 //! * [`issue`] and [`crypto`] — realistic codes; [`sandbox`] — the guide's 21 test codes;
 //! * [`store`] — redb storage; [`server`] — the accept loop.
 
 pub mod admin;
+pub mod chaos;
 pub mod check;
 pub mod client;
 pub mod crypto;
@@ -125,7 +127,9 @@ pub async fn run(
         true => Some(acceptor(&config, &listeners)?),
         false => None,
     };
+    let chaos = store.chaos()?;
     let app = AppState::new(store, faults, urls)?;
+    app.chaos.set(chaos);
 
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -177,7 +181,12 @@ fn main_router(app: AppState) -> Router {
     Router::new()
         .merge(true_api::main_routes())
         .merge(registration::routes().layer(DefaultBodyLimit::max(64 << 10)))
-        .merge(replication::routes(app.clone()))
+        .merge(
+            replication::routes(app.clone()).layer(axum::middleware::from_fn_with_state(
+                app.chaos.clone(),
+                chaos::act,
+            )),
+        )
         .merge(admin::routes())
         .fallback(http_error::no_route)
         .method_not_allowed_fallback(http_error::wrong_method)

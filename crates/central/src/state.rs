@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use axum::http::HeaderMap;
 
+use crate::chaos::ChaosBoard;
 use crate::error::StoreError;
 use crate::faults::FaultBoard;
 use crate::http_error::ApiError;
@@ -15,6 +16,8 @@ use crate::store::{Registration, Store};
 pub struct AppState {
     pub store: Store,
     pub faults: Arc<FaultBoard>,
+    /// Random faults of the replication routes (off unless switched on).
+    pub chaos: Arc<ChaosBoard>,
     pub urls: Arc<Urls>,
     auth: Arc<AuthCache>,
 }
@@ -51,6 +54,7 @@ impl AppState {
         Ok(Self {
             store,
             faults: Arc::new(faults),
+            chaos: Arc::default(),
             urls: Arc::new(urls),
             auth: Arc::new(auth),
         })

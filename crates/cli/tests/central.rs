@@ -114,4 +114,22 @@ fn admin_commands_drive_a_running_emulator() {
         .expect("run");
     assert!(!failed.status.success());
     assert!(String::from_utf8_lossy(&failed.stderr).contains("hosts are numbered 1..=1"));
+
+    let chaos = |args: &[&str]| -> serde_json::Value {
+        let args: Vec<&str> = ["chaos"].iter().chain(args).copied().collect();
+        serde_json::from_str(&admin(&main, &args)).expect("chaos JSON")
+    };
+    let on = chaos(&["on", "--reset", "0.25", "--truncate", "0.5", "--seed", "7"]);
+    assert_eq!(on["chaos"]["seed"], 7);
+    assert_eq!(on["chaos"]["truncate"], 0.5);
+    assert_eq!(chaos(&["show"])["chaos"], on["chaos"]);
+    assert_eq!(chaos(&["off"])["chaos"], serde_json::Value::Null);
+    let failed = znak()
+        .args([
+            "central", "admin", "--url", &main, "chaos", "on", "--error", "2",
+        ])
+        .output()
+        .expect("run");
+    assert!(!failed.status.success());
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("chaos.error 2"));
 }

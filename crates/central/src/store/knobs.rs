@@ -3,11 +3,13 @@
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::{Store, decode_json, encode_json};
+use crate::chaos::ChaosSettings;
 use crate::error::StoreError;
 use crate::faults::Fault;
 
 pub(super) const KNOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("knobs");
 const EMERGENCY: &str = "emergency";
+const CHAOS: &str = "chaos";
 
 fn host_key(index: usize) -> String {
     format!("host/{index}")
@@ -64,6 +66,36 @@ impl Store {
         let tx = self.database().begin_write()?;
         tx.open_table(KNOBS)?
             .insert(EMERGENCY, encode_json(&on).as_slice())?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The replication chaos settings in force when last set (`None`: off).
+    pub fn chaos(&self) -> Result<Option<ChaosSettings>, StoreError> {
+        let tx = self.database().begin_read()?;
+        let table = tx.open_table(KNOBS)?;
+        match table.get(CHAOS)? {
+            Some(raw) => decode_json(CHAOS, raw.value()),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores the replication chaos settings (with the seed in use); `None` removes them.
+    pub fn save_chaos(&self, settings: Option<&ChaosSettings>) -> Result<(), StoreError> {
+        let tx = self.database().begin_write()?;
+        {
+            let mut table = tx.open_table(KNOBS)?;
+            match settings {
+                Some(settings) => {
+                    table.insert(CHAOS, encode_json(&Some(settings)).as_slice())?;
+                }
+                None => {
+                    table.remove(CHAOS)?;
+                }
+            }
+        }
         tx.commit()?;
         Ok(())
     }

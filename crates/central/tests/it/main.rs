@@ -1,6 +1,7 @@
 //! End-to-end tests: the emulator runs in-process on 127.0.0.1 ephemeral ports and is spoken to
 //! over real sockets.
 
+mod chaos;
 mod errors;
 mod fault_state;
 mod faults;

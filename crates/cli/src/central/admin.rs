@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use central::chaos::ChaosSettings;
 use central::client::AdminClient;
 use central::issue::IssueSpec;
 use central::store::Status;
@@ -97,6 +98,9 @@ enum Command {
         #[arg(long)]
         ms: Option<u64>,
     },
+    /// Random faults of the replication side (the lists a module pulls): `on` with
+    /// probabilities per request, `off`, or `show` (settings with seed, requests faulted per kind).
+    Chaos(ChaosArgs),
     /// Switch the service-wide emergency mode (HTTP 203 everywhere).
     Emergency { state: OnOff },
     /// Show hosts, faults and database counts.
@@ -107,6 +111,41 @@ enum Command {
 enum OnOff {
     On,
     Off,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ChaosState {
+    On,
+    Off,
+    Show,
+}
+
+#[derive(ClapArgs)]
+struct ChaosArgs {
+    state: ChaosState,
+    /// Probability of an added delay (0..=1), drawn on its own.
+    #[arg(long, default_value_t = 0.0)]
+    delay: f64,
+    /// Longest added delay, ms (each delay is uniform up to it).
+    #[arg(long, default_value_t = 500)]
+    delay_ms: u64,
+    /// Probability of HTTP 500 or 503 instead of the answer.
+    #[arg(long, default_value_t = 0.0)]
+    error: f64,
+    /// Probability of the connection dropped after a random byte of the body.
+    #[arg(long, default_value_t = 0.0)]
+    reset: f64,
+    /// Probability of a _changes body ending cleanly at a random byte.
+    #[arg(long, default_value_t = 0.0)]
+    truncate: f64,
+    /// Probability of headers, then silence for --stall-ms, then a dropped connection.
+    #[arg(long, default_value_t = 0.0)]
+    stall: f64,
+    #[arg(long, default_value_t = 600_000)]
+    stall_ms: u64,
+    /// Seed of the decisions (printed back; random when absent).
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -232,6 +271,26 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Command::Sell(codes) => bulk("sold", read_values(codes)?, |c| client.sell(c)).await?,
         Command::Fault { host, mode, ms } => print(client.fault(host, &mode, ms).await?)?,
+        Command::Chaos(chaos) => {
+            let answer = match chaos.state {
+                ChaosState::Show => client.chaos_report().await?,
+                ChaosState::Off => client.chaos(None).await?,
+                ChaosState::On => {
+                    let settings = ChaosSettings {
+                        delay: chaos.delay,
+                        delay_ms: chaos.delay_ms,
+                        error: chaos.error,
+                        reset: chaos.reset,
+                        truncate: chaos.truncate,
+                        stall: chaos.stall,
+                        stall_ms: chaos.stall_ms,
+                        seed: chaos.seed,
+                    };
+                    client.chaos(Some(settings)).await?
+                }
+            };
+            print(answer)?
+        }
         Command::Emergency { state } => print(client.emergency(matches!(state, OnOff::On)).await?)?,
         Command::Status => print(client.status().await?)?,
     }
