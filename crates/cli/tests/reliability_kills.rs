@@ -17,26 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use store::{Gtin, KiFingerprint, ListDb, Store, StoreOptions};
-use support::ZNAK;
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(default)
-}
-
-/// xorshift64*: enough to pick kill points; no dependency.
-struct Points(u64);
-
-impl Points {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-}
+use support::{Points, ZNAK, env_number};
 
 fn gtin(i: u64) -> String {
     let first13 = format!("{:013}", 4_600_000_000_000 + i);

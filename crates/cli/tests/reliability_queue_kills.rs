@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::ZNAK;
+use support::{Points, ZNAK, env_number};
 use till::TillConfig;
 use till::module::ModuleClient;
 
@@ -26,25 +26,6 @@ use till::module::ModuleClient;
 const KIS: usize = 8;
 /// The longest a gateway lives before its kill.
 const MAX_LIFE_MS: u64 = 600;
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(default)
-}
-
-/// xorshift64*: enough for the sequence and the kill points; no dependency.
-struct Points(u64);
-
-impl Points {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {

@@ -157,3 +157,24 @@ pub async fn emulator() -> Emulator {
         _dir: dir,
     }
 }
+
+/// A number from the environment (kill counts, seeds of the long variants), else `default`.
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(default)
+}
+
+/// xorshift64*: enough to pick kill points and operation sequences; no dependency.
+pub struct Points(pub u64);
+
+impl Points {
+    /// The next number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}
