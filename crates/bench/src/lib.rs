@@ -1,6 +1,7 @@
 //! Shared helpers for the benchmark binaries in `src/bin/`: a plain-text table and the
 //! machine/date header every result in docs/BENCHMARKS.md carries.
 
+pub mod http1;
 pub mod synthetic_source;
 
 use std::fmt::Write as _;
