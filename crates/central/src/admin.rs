@@ -78,10 +78,17 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// The answer of `issue`: the batch's GTIN and the full KMs.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IssueAnswer {
+    pub gtin: String,
+    pub codes: Vec<String>,
+}
+
 async fn issue_codes(
     State(app): State<AppState>,
     body: Result<JsonBody<IssueSpec>, ApiError>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IssueAnswer>, ApiError> {
     let JsonBody(spec) = body?;
     if marking::ProductGroup::by_id(spec.pg).is_none() {
         return Err(ApiError::bad_request(format!(
@@ -95,39 +102,40 @@ async fn issue_codes(
             spec.count
         )));
     }
+    issue::check_units(&spec).map_err(ApiError::bad_request)?;
     let gtin = issue::batch_gtin(&spec, &mut rand::rng()).map_err(ApiError::bad_request)?;
     let batch_gtin = gtin.clone();
+    // Codes are made before the write transaction starts, so with requests in flight side by
+    // side one request's codes are made while another's are written.
     let codes = app
         .store
         .blocking(move |store| {
-            let mut rng = rand::rng();
             let mut issued = Vec::with_capacity(spec.count);
             let mut wanted = spec.count;
+            let block = spec.block.as_deref().map(|o| (!o.is_empty()).then_some(o));
             // Random serials rarely collide with codes issued before; replace those.
             for _ in 0..8 {
                 if wanted == 0 {
                     break;
                 }
-                let batch =
-                    issue::generate(store.seed(), &spec, &batch_gtin, wanted, now_ms(), &mut rng);
-                let records: Vec<_> = batch
-                    .iter()
-                    .map(|c| (c.ki.clone(), c.record.clone()))
-                    .collect();
-                let block = spec.block.as_deref().map(|o| (!o.is_empty()).then_some(o));
-                let existing = store.issue_codes(&records, &batch_gtin, block)?;
+                let batch = issue::generate(store.seed(), &spec, &batch_gtin, wanted, now_ms());
+                let kis: Vec<&str> = batch.codes.iter().map(issue::Code::ki).collect();
+                let existing = store.issue_codes(&kis, &batch.record, &batch_gtin, block)?;
+                drop(kis);
                 wanted = existing.len();
+                let existing: std::collections::HashSet<String> = existing.into_iter().collect();
                 issued.extend(
                     batch
+                        .codes
                         .into_iter()
-                        .filter(|c| !existing.contains(&c.ki))
-                        .map(|c| c.km),
+                        .filter(|c| existing.is_empty() || !existing.contains(c.ki()))
+                        .map(issue::Code::into_km),
                 );
             }
             Ok(issued)
         })
         .await?;
-    Ok(Json(json!({"gtin": gtin, "codes": codes})))
+    Ok(Json(IssueAnswer { gtin, codes }))
 }
 
 /// Codes (KM or KI) to act on.
@@ -136,6 +144,10 @@ pub struct CodesRequest {
     pub codes: Vec<String>,
     #[serde(default)]
     pub ogvs: Option<Vec<String>>,
+    /// `sell` only: sell this many units of each code (a part of a keg, a pack, a weight)
+    /// instead of the whole item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub units: Option<u64>,
 }
 
 /// (KI, GTIN) of each input; 400 naming the first unreadable one.
@@ -316,9 +328,34 @@ async fn sell(
         .into_iter()
         .map(|(ki, _)| ki)
         .collect();
+    if let Some(units) = request.units {
+        if units == 0 {
+            return Err(ApiError::bad_request("units: must be at least 1"));
+        }
+        let refused = app
+            .store
+            .blocking(move |s| s.sell_units(&kis, units))
+            .await?;
+        if let Err(r) = refused {
+            let input = request.codes.get(r.index).map_or("", String::as_str);
+            return Err(ApiError::bad_request(format!(
+                "codes[{}] {input:?} ({}): {}; nothing was sold",
+                r.index, r.ki, r.reason
+            )));
+        }
+        return Ok(Json(
+            json!({"requested": request.codes.len(), "sold": request.codes.len(), "units": units, "unknown": []}),
+        ));
+    }
+    // A whole sale sells every unit left too.
     let unknown = app
         .store
-        .blocking(move |s| s.update_codes(&kis, |r| r.status = Status::Sold))
+        .blocking(move |s| {
+            s.update_codes(&kis, |r| {
+                r.status = Status::Sold;
+                r.sold_unit_count = r.inner_unit_count.or(r.sold_unit_count);
+            })
+        })
         .await?;
     Ok(Json(
         json!({"requested": request.codes.len(), "sold": request.codes.len() - unknown.len(), "unknown": unknown}),

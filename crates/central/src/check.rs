@@ -95,6 +95,7 @@ fn check_one(
     info.package_quantity = record.package_quantity;
     info.inner_unit_count = record.inner_unit_count;
     info.sold_unit_count = record.sold_unit_count;
+    info.product_weight = record.product_weight.map(f64::from);
 
     let (blocked, ogvs) = blocking(store, &ki, &gtin)?;
     info.is_blocked = Some(blocked);

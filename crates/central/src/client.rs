@@ -6,9 +6,11 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use tokio::task::JoinHandle;
 
 use crate::admin::{
-    ChaosRequest, CodesRequest, EmergencyRequest, FaultRequest, GtinsRequest, PREFIX, TokenRequest,
+    ChaosRequest, CodesRequest, EmergencyRequest, FaultRequest, GtinsRequest, IssueAnswer, PREFIX,
+    TokenRequest,
 };
 use crate::chaos::ChaosSettings;
 use crate::issue::IssueSpec;
@@ -23,6 +25,8 @@ pub enum ClientError {
     Tls(#[from] rustls::Error),
     #[error(transparent)]
     CaFile(#[from] crate::tls::TlsError),
+    #[error("an issue request failed: {0}")]
+    Task(String),
 }
 
 /// A reqwest client with rustls on the ring provider (no OpenSSL, no global provider needed).
@@ -54,6 +58,54 @@ fn client_with_roots(roots: rustls::RootCertStore) -> Result<reqwest::Client, Cl
             url: String::new(),
             source,
         })
+}
+
+/// Requests of [`AdminClient::issue_many`] in flight; answers come back in request order.
+pub struct IssueRun {
+    client: AdminClient,
+    spec: IssueSpec,
+    left: usize,
+    chunk: usize,
+    in_flight: std::collections::VecDeque<JoinHandle<Result<Vec<String>, ClientError>>>,
+}
+
+/// Issue requests an [`IssueRun`] keeps in flight.
+const ISSUE_IN_FLIGHT: usize = 2;
+
+impl IssueRun {
+    /// The GTIN every request uses.
+    pub fn gtin(&self) -> Option<&str> {
+        self.spec.gtin.as_deref()
+    }
+
+    /// The next request's codes, `None` once all were issued.
+    pub async fn next(&mut self) -> Option<Result<Vec<String>, ClientError>> {
+        while self.in_flight.len() < ISSUE_IN_FLIGHT && self.left > 0 {
+            let count = self.left.min(self.chunk);
+            self.left -= count;
+            let spec = IssueSpec {
+                count,
+                ..self.spec.clone()
+            };
+            let client = self.client.clone();
+            self.in_flight
+                .push_back(tokio::spawn(async move { client.issue(&spec).await }));
+        }
+        let request = self.in_flight.pop_front()?;
+        Some(
+            request
+                .await
+                .unwrap_or_else(|e| Err(ClientError::Task(e.to_string()))),
+        )
+    }
+}
+
+impl Drop for IssueRun {
+    fn drop(&mut self) {
+        for request in &self.in_flight {
+            request.abort();
+        }
+    }
 }
 
 /// The admin API of one emulator.
@@ -136,18 +188,49 @@ impl AdminClient {
         Ok(answer.codes)
     }
 
+    /// Issues `spec.count` codes of one GTIN in requests of at most `chunk` codes, two in
+    /// flight: the emulator makes one request's codes while it writes another's. Without a GTIN
+    /// in `spec` a random valid one is picked here, so that every request uses the same.
+    pub fn issue_many(&self, spec: &IssueSpec, chunk: usize) -> IssueRun {
+        let mut spec = spec.clone();
+        if spec.gtin.is_none() {
+            spec.gtin = crate::issue::batch_gtin(&spec, &mut rand::rng()).ok();
+        }
+        IssueRun {
+            client: self.clone(),
+            left: spec.count,
+            spec,
+            chunk: chunk.max(1),
+            in_flight: std::collections::VecDeque::new(),
+        }
+    }
+
     pub async fn block(
         &self,
         codes: Vec<String>,
         ogvs: Option<Vec<String>>,
     ) -> Result<Value, ClientError> {
-        self.call("/block", Some(&CodesRequest { codes, ogvs }))
-            .await
+        self.call(
+            "/block",
+            Some(&CodesRequest {
+                codes,
+                ogvs,
+                units: None,
+            }),
+        )
+        .await
     }
 
     pub async fn unblock(&self, codes: Vec<String>) -> Result<Value, ClientError> {
-        self.call("/unblock", Some(&CodesRequest { codes, ogvs: None }))
-            .await
+        self.call(
+            "/unblock",
+            Some(&CodesRequest {
+                codes,
+                ogvs: None,
+                units: None,
+            }),
+        )
+        .await
     }
 
     pub async fn block_gtin(
@@ -217,8 +300,24 @@ impl AdminClient {
     }
 
     pub async fn sell(&self, codes: Vec<String>) -> Result<Value, ClientError> {
-        self.call("/sell", Some(&CodesRequest { codes, ogvs: None }))
-            .await
+        self.sell_units(codes, None).await
+    }
+
+    /// Sells `units` of each code (a partial sale), or the whole items with `None`.
+    pub async fn sell_units(
+        &self,
+        codes: Vec<String>,
+        units: Option<u64>,
+    ) -> Result<Value, ClientError> {
+        self.call(
+            "/sell",
+            Some(&CodesRequest {
+                codes,
+                ogvs: None,
+                units,
+            }),
+        )
+        .await
     }
 
     /// Sets the fault of CDN host `host` (1-based); `mode` as in [`crate::faults::Fault::parse`].
@@ -259,9 +358,4 @@ impl AdminClient {
     pub async fn status(&self) -> Result<Value, ClientError> {
         self.call::<(), Value>("/status", None).await
     }
-}
-
-#[derive(serde::Deserialize)]
-struct IssueAnswer {
-    codes: Vec<String>,
 }

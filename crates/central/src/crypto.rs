@@ -14,21 +14,26 @@ const LONG: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345
 /// The crypto value for `ai` ("91", "92", "93" or "pack") of a code whose other content is
 /// `payload`, `len` characters long.
 pub fn derive(seed: u64, ai: &str, payload: &str, len: usize) -> String {
-    let alphabet = if ai == "92" { LONG } else { SHORT };
     let mut out = String::with_capacity(len);
+    derive_into(seed, ai, payload, len, &mut out);
+    out
+}
+
+/// [`derive`], appended to `out` (issuing makes millions: no allocation per value).
+pub fn derive_into(seed: u64, ai: &str, payload: &str, len: usize, out: &mut String) {
+    let alphabet = if ai == "92" { LONG } else { SHORT };
+    let salt = ai_salt(ai);
+    let mut left = len;
     let mut block = 0u64;
-    while out.len() < len {
-        let mut h = xxh3_64_with_seed(payload.as_bytes(), seed ^ block ^ ai_salt(ai));
-        for _ in 0..8 {
-            if out.len() == len {
-                break;
-            }
+    while left > 0 {
+        let mut h = xxh3_64_with_seed(payload.as_bytes(), seed ^ block ^ salt);
+        for _ in 0..left.min(8) {
             out.push(alphabet[(h % alphabet.len() as u64) as usize] as char);
             h /= alphabet.len() as u64;
         }
+        left -= left.min(8);
         block += 1;
     }
-    out
 }
 
 fn ai_salt(ai: &str) -> u64 {

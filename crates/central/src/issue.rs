@@ -5,7 +5,9 @@ use marking::group;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::derive;
+use std::fmt::Write;
+
+use crate::crypto::derive_into;
 use crate::store::{CodeRecord, PackageKind, Status};
 
 /// The 80 characters of generated serials: GS1 set 82 without `(` and `)`, keeping the awkward
@@ -45,15 +47,94 @@ pub struct IssueSpec {
     /// Block every issued code right away, with these `ogvs` (may be empty).
     #[serde(default)]
     pub block: Option<Vec<String>>,
+    /// `innerUnitCount` of every code (protocol.md §1.7): units in the pack (ATP, perfume,
+    /// medical devices), keg volume in ml (beer), weight in g (dairy). Such codes may be sold
+    /// in parts (`sell` with `units`), which moves `soldUnitCount`.
+    #[serde(default)]
+    pub inner_units: Option<u64>,
+    /// Dairy sold by weight, in grams: in the code as AI 3103 (kg with 3 decimals, so the
+    /// same digits), answered as `productWeight` and, unless given, `innerUnitCount`.
+    #[serde(default)]
+    pub weight_g: Option<u32>,
 }
 
-/// One issued code.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Issued {
-    pub km: String,
-    pub ki: String,
-    pub record: CodeRecord,
+/// Groups whose codes may carry `innerUnitCount` (protocol.md §1.7): perfumery, milk, medical
+/// devices, alternative tobacco, beer, non-alcoholic beer.
+pub const UNIT_GROUPS: [u16; 6] = [4, group::MILK, 10, group::OTP, group::BEER, 22];
+
+/// Whether the unit fields of `spec` fit its group; the reason when not.
+pub fn check_units(spec: &IssueSpec) -> Result<(), String> {
+    if let Some(units) = spec.inner_units {
+        if units == 0 {
+            return Err("inner_units: must be at least 1".into());
+        }
+        if !UNIT_GROUPS.contains(&spec.pg) {
+            return Err(format!(
+                "inner_units: pg {} has no innerUnitCount (only perfumery, milk, wheelchairs, otp, beer, nabeer)",
+                spec.pg
+            ));
+        }
+    }
+    if let Some(weight) = spec.weight_g {
+        if spec.pg != group::MILK {
+            return Err(format!(
+                "weight_g: only milk (pg 8) is sold by weight, not pg {}",
+                spec.pg
+            ));
+        }
+        if !(1..=999_999).contains(&weight) {
+            return Err(format!("weight_g {weight}: AI 3103 holds 1..=999999 g"));
+        }
+    }
+    Ok(())
 }
+
+/// One issued code: the KM, whose first `ki_len` bytes are its KI (a KI is always a prefix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Code {
+    km: String,
+    ki_len: usize,
+    /// The first 8 random serial characters as a big-endian number: the codes of a batch
+    /// share everything before them, so this orders them as their KIs do (ties: the KIs).
+    order: u64,
+}
+
+impl Code {
+    fn new(km: String, ki_len: usize, random_from: usize) -> Self {
+        let mut order = [0u8; 8];
+        let random = &km.as_bytes()[random_from..ki_len];
+        let n = random.len().min(8);
+        order[..n].copy_from_slice(&random[..n]);
+        Self {
+            km,
+            ki_len,
+            order: u64::from_be_bytes(order),
+        }
+    }
+
+    pub fn km(&self) -> &str {
+        &self.km
+    }
+
+    pub fn ki(&self) -> &str {
+        &self.km[..self.ki_len]
+    }
+
+    pub fn into_km(self) -> String {
+        self.km
+    }
+}
+
+/// Codes of one GTIN made together: one record for all, the codes sorted by KI and distinct
+/// (sorted, a batch lands in one region of the store's B-trees).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub record: CodeRecord,
+    pub codes: Vec<Code>,
+}
+
+/// Codes one generating thread makes at least (smaller batches stay on one thread).
+const PER_THREAD: usize = 20_000;
 
 enum Shape {
     /// GS1: serial length, optional 8005 MRP, crypto (None = AI 93, Some(n) = AI 91 + 92 of n).
@@ -128,28 +209,16 @@ pub fn batch_gtin(spec: &IssueSpec, rng: &mut impl Rng) -> Result<String, String
     }
 }
 
-/// Generates `count` codes of one GTIN (not yet stored).
-pub fn generate(
-    seed: u64,
-    spec: &IssueSpec,
-    gtin: &str,
-    count: usize,
-    now_ms: i64,
-    rng: &mut impl Rng,
-) -> Vec<Issued> {
-    generate_as(seed, &shape(spec), spec, gtin, count, now_ms, rng)
+/// Generates `count` distinct codes of one GTIN (not yet stored), on several threads when
+/// the batch is big.
+pub fn generate(seed: u64, spec: &IssueSpec, gtin: &str, count: usize, now_ms: i64) -> Batch {
+    generate_as(seed, &shape(spec), spec, gtin, count, now_ms)
 }
 
-fn generate_as(
-    seed: u64,
-    shape: &Shape,
-    spec: &IssueSpec,
-    gtin: &str,
-    count: usize,
-    now_ms: i64,
-    rng: &mut impl Rng,
-) -> Vec<Issued> {
-    let record = CodeRecord {
+fn record_of(spec: &IssueSpec, now_ms: i64) -> CodeRecord {
+    let blocks = spec.pg == group::TOBACCO && spec.blocks;
+    let inner = spec.inner_units.or(spec.weight_g.map(u64::from));
+    CodeRecord {
         pg: spec.pg,
         status: spec.status,
         produced_ms: Some(now_ms),
@@ -160,78 +229,181 @@ fn generate_as(
         }),
         owner_inn: spec.owner_inn.clone(),
         producer_inn: spec.producer_inn.clone(),
-        package: if spec.pg == group::TOBACCO && spec.blocks {
+        package: if blocks {
             PackageKind::Group
         } else {
             PackageKind::Unit
         },
-        package_quantity: (spec.pg == group::TOBACCO && spec.blocks).then_some(10),
+        package_quantity: blocks.then_some(10),
+        inner_unit_count: inner,
+        // The counter of sold (and returned) units starts at nothing, or at all for sold codes.
+        sold_unit_count: inner.map(|all| if spec.status == Status::Sold { all } else { 0 }),
+        product_weight: spec.weight_g,
         ..CodeRecord::default()
-    };
-    let mut out = Vec::with_capacity(count);
-    let mut serial = String::new();
-    // The codes of one batch share their first two serial characters (the rest is random), so
-    // a batch lands in one region of the stores' B-trees: issuing stays linear at 10^7 codes.
-    let mut batch_prefix = String::new();
+    }
+}
+
+fn generate_as(
+    seed: u64,
+    shape: &Shape,
+    spec: &IssueSpec,
+    gtin: &str,
+    count: usize,
+    now_ms: i64,
+) -> Batch {
     let serial_len = match *shape {
         Shape::Pack { .. } => 7,
         Shape::Gs1 { serial, .. } => serial,
     };
+    // The codes of one batch share their first two serial characters (the rest is random), so
+    // a batch lands in one region of the stores' B-trees: issuing stays linear at 10^7 codes.
+    let mut prefix = String::new();
     if serial_len >= 6 {
-        random_serial(rng, 2, &mut batch_prefix);
+        random_serial(&mut rand::rng(), 2, &mut prefix);
     }
-    // Short serials can repeat within a big batch; every KI of a batch is distinct.
-    let mut seen: std::collections::HashSet<String> =
-        std::collections::HashSet::with_capacity(count);
-    while out.len() < count {
-        let (km, ki) = match *shape {
-            Shape::Pack { mrp } => {
-                random_serial(rng, 7 - batch_prefix.len(), &mut serial);
-                serial.insert_str(0, &batch_prefix);
-                let ki = format!("{gtin}{serial}");
-                let payload = format!("{ki}{}", marking::mrp::encode(mrp));
-                let crypto = derive(seed, "pack", &payload, 4);
-                (format!("{payload}{crypto}"), ki)
+    let maker = Maker {
+        seed,
+        shape,
+        gtin,
+        prefix: &prefix,
+        serial_len,
+        weight: spec.weight_g,
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(count / PER_THREAD)
+        .max(1);
+    let mut codes = if threads == 1 {
+        maker.make(count)
+    } else {
+        let share = count.div_ceil(threads);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = (0..threads)
+                .map(|t| {
+                    let n = share.min(count - (t * share).min(count));
+                    scope.spawn(move || maker.make(n))
+                })
+                .collect();
+            let mut all = Vec::with_capacity(count);
+            for part in parts {
+                // A generating thread does not panic (no input reaches it unchecked).
+                all.extend(part.join().unwrap_or_default());
             }
-            Shape::Gs1 {
-                serial: len,
-                mrp,
-                signature,
-            } => {
-                random_serial(rng, len - batch_prefix.len(), &mut serial);
-                serial.insert_str(0, &batch_prefix);
-                let ki = format!("01{gtin}21{serial}");
-                let mut payload = ki.clone();
-                let mut km = ki.clone();
-                if let Some(mrp) = mrp {
-                    payload.push_str(&format!("8005{mrp:06}"));
-                    km.push_str(&format!("\u{1d}8005{mrp:06}"));
-                }
-                match signature {
-                    None => km.push_str(&format!("\u{1d}93{}", derive(seed, "93", &payload, 4))),
-                    Some(len) => {
-                        km.push_str(&format!("\u{1d}91{}", derive(seed, "91", &payload, 4)));
-                        km.push_str(&format!("\u{1d}92{}", derive(seed, "92", &payload, len)));
-                    }
-                }
-                (km, ki)
-            }
-        };
-        if seen.insert(ki.clone()) {
-            out.push(Issued {
-                km,
-                ki,
-                record: record.clone(),
-            });
+            all
+        })
+    };
+    // Random serials repeat now and then (short serials often): make up for the repeats.
+    loop {
+        codes.sort_unstable_by(|a, b| a.order.cmp(&b.order).then_with(|| a.ki().cmp(b.ki())));
+        codes.dedup_by(|a, b| a.order == b.order && a.ki() == b.ki());
+        if codes.len() >= count {
+            break;
         }
+        let more = maker.make(count - codes.len());
+        codes.extend(more);
     }
-    out
+    Batch {
+        record: record_of(spec, now_ms),
+        codes,
+    }
+}
+
+/// Makes codes of one shape and GTIN.
+#[derive(Clone, Copy)]
+struct Maker<'a> {
+    seed: u64,
+    shape: &'a Shape,
+    gtin: &'a str,
+    prefix: &'a str,
+    serial_len: usize,
+    /// Dairy by weight: AI 3103 after the crypto part, covered by it.
+    weight: Option<u32>,
+}
+
+impl Maker<'_> {
+    fn make(&self, count: usize) -> Vec<Code> {
+        let mut rng = rand::rng();
+        let mut out = Vec::with_capacity(count);
+        let mut payload = String::with_capacity(64);
+        let random_len = self.serial_len - self.prefix.len();
+        let pack_mrp = match *self.shape {
+            Shape::Pack { mrp } => marking::mrp::encode(mrp),
+            Shape::Gs1 { .. } => String::new(),
+        };
+        for _ in 0..count {
+            let code = match *self.shape {
+                Shape::Pack { .. } => {
+                    let mut km = String::with_capacity(29);
+                    km.push_str(self.gtin);
+                    km.push_str(self.prefix);
+                    push_random(&mut rng, random_len, &mut km);
+                    let ki_len = km.len();
+                    km.push_str(&pack_mrp);
+                    payload.clear();
+                    payload.push_str(&km);
+                    derive_into(self.seed, "pack", &payload, 4, &mut km);
+                    Code::new(km, ki_len, ki_len - random_len)
+                }
+                Shape::Gs1 { mrp, signature, .. } => {
+                    let tail = match signature {
+                        None => 7,
+                        Some(n) => 14 + n,
+                    };
+                    let mut km = String::with_capacity(20 + self.serial_len + 22 + tail);
+                    km.push_str("01");
+                    km.push_str(self.gtin);
+                    km.push_str("21");
+                    km.push_str(self.prefix);
+                    push_random(&mut rng, random_len, &mut km);
+                    let ki_len = km.len();
+                    payload.clear();
+                    payload.push_str(&km);
+                    if let Some(mrp) = mrp {
+                        let _ = write!(payload, "8005{mrp:06}");
+                        let _ = write!(km, "\u{1d}8005{mrp:06}");
+                    }
+                    if let Some(weight) = self.weight {
+                        let _ = write!(payload, "3103{weight:06}");
+                    }
+                    match signature {
+                        None => {
+                            km.push_str("\u{1d}93");
+                            derive_into(self.seed, "93", &payload, 4, &mut km);
+                        }
+                        Some(len) => {
+                            km.push_str("\u{1d}91");
+                            derive_into(self.seed, "91", &payload, 4, &mut km);
+                            km.push_str("\u{1d}92");
+                            derive_into(self.seed, "92", &payload, len, &mut km);
+                        }
+                    }
+                    if let Some(weight) = self.weight {
+                        let _ = write!(km, "\u{1d}3103{weight:06}");
+                    }
+                    Code::new(km, ki_len, ki_len - random_len)
+                }
+            };
+            out.push(code);
+        }
+        out
+    }
 }
 
 fn random_serial(rng: &mut impl Rng, len: usize, out: &mut String) {
     out.clear();
-    for _ in 0..len {
-        out.push(SERIAL[rng.random_range(0..SERIAL.len())] as char);
+    push_random(rng, len, out);
+}
+
+/// Appends `len` random serial characters; one 64-bit draw gives 9 of them (80^9 < 2^64).
+fn push_random(rng: &mut impl Rng, len: usize, out: &mut String) {
+    let mut left = len;
+    while left > 0 {
+        let mut draw: u64 = rng.random();
+        for _ in 0..left.min(9) {
+            out.push(SERIAL[(draw % SERIAL.len() as u64) as usize] as char);
+            draw /= SERIAL.len() as u64;
+        }
+        left -= left.min(9);
     }
 }
 
@@ -254,17 +426,19 @@ mod tests {
                     ..IssueSpec::default()
                 };
                 let gtin = batch_gtin(&spec, &mut rng).expect("gtin");
-                for code in generate(42, &spec, &gtin, 50, 0, &mut rng) {
-                    let parsed = MarkingCode::parse(&code.km)
-                        .unwrap_or_else(|e| panic!("pg {} code {:?}: {e}", g.id, code.km));
-                    assert_eq!(parsed.ki(), code.ki, "pg {}", g.id);
+                let batch = generate(42, &spec, &gtin, 50, 0);
+                assert_eq!(batch.codes.len(), 50);
+                for code in &batch.codes {
+                    let parsed = MarkingCode::parse(code.km())
+                        .unwrap_or_else(|e| panic!("pg {} code {:?}: {e}", g.id, code.km()));
+                    assert_eq!(parsed.ki(), code.ki(), "pg {}", g.id);
                     assert_eq!(parsed.gtin(), gtin);
                     assert_eq!(
                         verify(42, &parsed),
                         Verdict::Valid,
                         "pg {} {:?}",
                         g.id,
-                        code.km
+                        code.km()
                     );
                 }
             }
@@ -281,10 +455,10 @@ mod tests {
             ..IssueSpec::default()
         };
         let gtin = batch_gtin(&pack, &mut rng).expect("gtin");
-        let code = &generate(1, &pack, &gtin, 1, 0, &mut rng)[0];
-        let parsed = MarkingCode::parse(&code.km).expect("parses");
+        let code = &generate(1, &pack, &gtin, 1, 0).codes[0];
+        let parsed = MarkingCode::parse(code.km()).expect("parses");
         assert_eq!(parsed.format(), Format::Pack29);
-        assert_eq!(&code.km[21..25], "ACW.");
+        assert_eq!(&code.km()[21..25], "ACW.");
         assert_eq!(parsed.mrp(), Some(14_630));
 
         let block = IssueSpec {
@@ -292,10 +466,10 @@ mod tests {
             mrp: Some(199_000),
             ..pack
         };
-        let code = &generate(1, &block, &gtin, 1, 0, &mut rng)[0];
-        let parsed = MarkingCode::parse(&code.km).expect("parses");
+        let batch = generate(1, &block, &gtin, 1, 0);
+        let parsed = MarkingCode::parse(batch.codes[0].km()).expect("parses");
         assert_eq!(parsed.value_of("8005"), Some("199000"));
-        assert_eq!(code.record.package_quantity, Some(10));
+        assert_eq!(batch.record.package_quantity, Some(10));
     }
 
     #[test]
@@ -311,11 +485,74 @@ mod tests {
             mrp: None,
             signature: None,
         };
-        let mut rng = rand::rng();
-        let codes = generate_as(1, &shape, &spec, "04670540176099", 80, 0, &mut rng);
+        let codes = generate_as(1, &shape, &spec, "04670540176099", 80, 0).codes;
         assert_eq!(codes.len(), 80);
-        let kis: std::collections::HashSet<_> = codes.iter().map(|c| c.ki.clone()).collect();
+        let kis: std::collections::HashSet<_> = codes.iter().map(Code::ki).collect();
         assert_eq!(kis.len(), 80);
+        assert!(codes.windows(2).all(|w| w[0].ki() < w[1].ki()), "sorted");
+    }
+
+    #[test]
+    fn dairy_by_weight_carries_3103_under_the_crypto_and_units_fit_their_groups() {
+        let spec = IssueSpec {
+            pg: 8,
+            count: 3,
+            weight_g: Some(353),
+            ..IssueSpec::default()
+        };
+        assert_eq!(check_units(&spec), Ok(()));
+        let batch = generate(9, &spec, "04670540176099", 3, 0);
+        assert_eq!(
+            (batch.record.product_weight, batch.record.inner_unit_count),
+            (Some(353), Some(353))
+        );
+        assert_eq!(batch.record.sold_unit_count, Some(0));
+        for code in &batch.codes {
+            let parsed = MarkingCode::parse(code.km()).expect("parses");
+            assert_eq!(parsed.value_of("3103"), Some("000353"));
+            assert_eq!(parsed.ki(), code.ki());
+            assert_eq!(verify(9, &parsed), Verdict::Valid);
+            // The weight is under the crypto: another weight does not verify.
+            let other = code.km().replace("3103000353", "3103000354");
+            let other = MarkingCode::parse(&other).expect("parses");
+            assert_eq!(verify(9, &other), Verdict::Invalid);
+        }
+        let keg = IssueSpec {
+            pg: 15,
+            inner_units: Some(50_000),
+            ..IssueSpec::default()
+        };
+        assert_eq!(check_units(&keg), Ok(()));
+        let record = generate(9, &keg, "04670540176099", 1, 0).record;
+        assert_eq!(
+            (record.inner_unit_count, record.sold_unit_count),
+            (Some(50_000), Some(0))
+        );
+        assert_eq!(record.product_weight, None);
+        for bad in [
+            IssueSpec {
+                pg: 3,
+                inner_units: Some(20),
+                ..IssueSpec::default()
+            },
+            IssueSpec {
+                pg: 15,
+                inner_units: Some(0),
+                ..IssueSpec::default()
+            },
+            IssueSpec {
+                pg: 15,
+                weight_g: Some(500),
+                ..IssueSpec::default()
+            },
+            IssueSpec {
+                pg: 8,
+                weight_g: Some(1_000_000),
+                ..IssueSpec::default()
+            },
+        ] {
+            assert!(check_units(&bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

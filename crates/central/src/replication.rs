@@ -1,5 +1,6 @@
 //! The list databases over the CouchDB replication protocol, read side (design.md §3), under
-//! `/replication`: `GET /{db}`, `GET /{db}/_changes` (normal and longpoll), `GET /{db}/{id}`,
+//! `/replication`: `GET /{db}`, `GET /{db}/_changes` (normal, longpoll and continuous, streamed:
+//! [`feed`]), `GET /{db}/{id}`,
 //! `POST /{db}/_bulk_get`, and `_local` checkpoint docs. Basic auth with module credentials.
 //! Errors use CouchDB's body `{"error", "reason"}`, which replicators expect.
 
@@ -13,19 +14,21 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
-use protocol::replication::{ChangesParams, CouchError, DbInfo, Feed, PutResponse, Seq};
+use protocol::replication::{CouchError, DbInfo, Feed, PutResponse, Seq, Style};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::http_error::JsonBody;
 use crate::state::AppState;
-use crate::store::{Db, DocRead, LocalPut, push_json_string};
+use crate::store::{Db, DocRead, LocalPut};
+
+mod feed;
+
+use feed::FeedRequest;
 
 /// Path prefix of the replication source on the main host.
 pub const PREFIX: &str = "/replication";
-/// Rows one `_changes` answer carries at most; the client continues from `last_seq`.
-pub const MAX_ROWS: usize = 100_000;
-/// Default and longest longpoll wait, ms.
+/// Default and longest wait of `longpoll` / `continuous` (without a heartbeat), ms.
 const DEFAULT_TIMEOUT_MS: u64 = 60_000;
 const MAX_TIMEOUT_MS: u64 = 300_000;
 
@@ -155,73 +158,75 @@ fn parse_since(since: Option<&str>, update_seq: u64) -> Result<u64, CouchFailure
     }
 }
 
+/// `heartbeat=true` means CouchDB's default period.
+const DEFAULT_HEARTBEAT_MS: u64 = 60_000;
+
+/// The query of `_changes`: [`ChangesParams`] except `heartbeat`, which CouchDB also takes as
+/// `true`.
+#[derive(Debug, Deserialize)]
+struct ChangesQuery {
+    #[serde(default)]
+    since: Option<String>,
+    #[serde(default)]
+    limit: Option<u64>,
+    #[serde(default)]
+    include_docs: Option<bool>,
+    #[serde(default)]
+    #[allow(dead_code)] // accepted: every document has one revision, so the styles agree
+    style: Option<Style>,
+    #[serde(default)]
+    feed: Option<Feed>,
+    #[serde(default)]
+    timeout: Option<u64>,
+    #[serde(default)]
+    heartbeat: Option<String>,
+}
+
+fn parse_heartbeat(text: Option<&str>) -> Result<Option<Duration>, CouchFailure> {
+    match text {
+        None | Some("false") => Ok(None),
+        Some("true") => Ok(Some(Duration::from_millis(DEFAULT_HEARTBEAT_MS))),
+        Some(ms) => match ms.parse::<u64>() {
+            Ok(ms) if ms > 0 => Ok(Some(Duration::from_millis(ms))),
+            _ => Err(bad_request(format!(
+                "heartbeat: {ms:?} is not a positive number of ms or true"
+            ))),
+        },
+    }
+}
+
 async fn changes(
     State(app): State<AppState>,
     Path(name): Path<String>,
-    params: Result<Query<ChangesParams>, QueryRejection>,
+    params: Result<Query<ChangesQuery>, QueryRejection>,
 ) -> Result<Response, CouchFailure> {
     let db = database(&name)?;
     let Query(params) = params.map_err(|e| bad_request(e.body_text()))?;
     let feed = params.feed.unwrap_or_default();
-    if !matches!(feed, Feed::Normal | Feed::Longpoll) {
-        return Err(bad_request("feed: only normal and longpoll are supported"));
+    if feed == Feed::Eventsource {
+        return Err(bad_request(
+            "feed: eventsource is not supported (normal, longpoll, continuous are)",
+        ));
     }
-    let mut seq_watch = app.store.watch_seq(db);
-    let current = *seq_watch.borrow_and_update();
-    let since = parse_since(params.since.as_deref(), current)?;
-    let limit = params
-        .limit
-        .map_or(MAX_ROWS, |l| (l as usize).clamp(1, MAX_ROWS));
-    let include_docs = params.include_docs.unwrap_or(false);
-    let mut page = app
-        .store
-        .blocking(move |s| s.changes(db, since, limit))
-        .await?;
-    if page.rows.is_empty() && feed == Feed::Longpoll {
-        let wait = params
-            .timeout
-            .unwrap_or(DEFAULT_TIMEOUT_MS)
-            .min(MAX_TIMEOUT_MS);
-        let woke = tokio::time::timeout(
-            Duration::from_millis(wait),
-            seq_watch.wait_for(|seq| *seq > since),
-        )
-        .await
-        .is_ok_and(|changed| changed.is_ok());
-        if woke {
-            page = app
-                .store
-                .blocking(move |s| s.changes(db, since, limit))
-                .await?;
-        }
-    }
-    // Written by hand: the feed is the hot path of a sync (no intermediate JSON values).
-    let mut body =
-        String::with_capacity(64 + page.rows.len() * if include_docs { 200 } else { 100 });
-    body.push_str("{\"results\":[");
-    for (i, row) in page.rows.iter().enumerate() {
-        if i > 0 {
-            body.push(',');
-        }
-        body.push_str(&format!("{{\"seq\":{},\"id\":", row.seq));
-        push_json_string(&mut body, &row.id);
-        body.push_str(",\"changes\":[{\"rev\":\"");
-        body.push_str(&row.rev);
-        body.push_str("\"}]");
-        if row.deleted {
-            body.push_str(",\"deleted\":true");
-        }
-        if include_docs {
-            body.push_str(",\"doc\":");
-            row.write_doc(&mut body);
-        }
-        body.push('}');
-    }
-    body.push_str(&format!(
-        "],\"last_seq\":{},\"pending\":{}}}",
-        page.last_seq, page.pending
-    ));
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    let current = *app.store.watch_seq(db).borrow();
+    let request = FeedRequest {
+        db,
+        since: parse_since(params.since.as_deref(), current)?,
+        // CouchDB: no limit is the whole feed (streamed, so memory stays bounded).
+        limit: params
+            .limit
+            .map(|l| usize::try_from(l).unwrap_or(usize::MAX).max(1)),
+        include_docs: params.include_docs.unwrap_or(false),
+        feed,
+        timeout: Duration::from_millis(
+            params
+                .timeout
+                .unwrap_or(DEFAULT_TIMEOUT_MS)
+                .min(MAX_TIMEOUT_MS),
+        ),
+        heartbeat: parse_heartbeat(params.heartbeat.as_deref())?,
+    };
+    Ok(feed::respond(app.store.clone(), request).await)
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -23,8 +23,13 @@ impl Store {
         items: &[BlockItem],
         ogvs: Option<&[String]>,
     ) -> Result<usize, StoreError> {
+        let mut order: Vec<(&str, &str)> = items
+            .iter()
+            .map(|(ki, gtin)| (ki.as_str(), gtin.as_str()))
+            .collect();
+        order.sort_unstable();
         let tx = self.database().begin_write()?;
-        let changed = block_in(&tx, items, ogvs)?;
+        let changed = block_in(&tx, &order, ogvs)?;
         self.commit_lists(tx, changed.1)?;
         Ok(changed.0)
     }
@@ -69,35 +74,35 @@ impl Store {
         Ok(removed)
     }
 
-    /// Stores issued codes and, with `block = Some(ogvs)`, blocks them, in one transaction.
-    /// Returns the KIs that already existed (left unchanged). Keys are written in sorted order:
-    /// neighbouring keys share B-tree pages, so a big batch rewrites far fewer pages.
+    /// Stores issued codes (KIs sorted, all of `gtin`, all with `record`) and, with
+    /// `block = Some(ogvs)`, blocks them, in one transaction. Returns the KIs that already
+    /// existed (left unchanged). Sorted keys share B-tree pages, so a big batch rewrites far
+    /// fewer pages; a fresh KI is written without looking it up first (the insert reports a
+    /// previous value, which is then put back).
     pub fn issue_codes(
         &self,
-        codes: &[(String, CodeRecord)],
+        kis: &[&str],
+        record: &CodeRecord,
         gtin: &str,
         block: Option<Option<&[String]>>,
     ) -> Result<Vec<String>, StoreError> {
-        let mut order: Vec<&(String, CodeRecord)> = codes.iter().collect();
-        order.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let encoded = encode_json(record);
         let tx = self.database().begin_write()?;
         let mut existing = Vec::new();
-        let mut fresh = Vec::with_capacity(codes.len());
+        let mut fresh = Vec::with_capacity(kis.len());
         {
             let mut table = tx.open_table(CODES)?;
-            // A batch usually shares one record: encode it once.
-            let mut encoded: Option<(&CodeRecord, Vec<u8>)> = None;
-            for (ki, record) in order {
-                if table.get(ki.as_str())?.is_some() {
-                    existing.push(ki.clone());
-                    continue;
+            for &ki in kis {
+                let previous = table
+                    .insert(ki, encoded.as_slice())?
+                    .map(|old| old.value().to_vec());
+                match previous {
+                    Some(old) => {
+                        table.insert(ki, old.as_slice())?;
+                        existing.push(ki.to_string());
+                    }
+                    None => fresh.push((ki, gtin)),
                 }
-                let bytes = match &encoded {
-                    Some((last, bytes)) if *last == record => bytes,
-                    _ => &encoded.insert((record, encode_json(record))).1,
-                };
-                table.insert(ki.as_str(), bytes.as_slice())?;
-                fresh.push((ki.clone(), gtin.to_string()));
             }
         }
         let mut published = Vec::new();
@@ -123,13 +128,12 @@ impl Store {
 
 type Published = Vec<Option<(Db, u64)>>;
 
-fn block_in(
+/// Blocks `(KI, GTIN)` items, sorted by KI.
+fn block_in<'a>(
     tx: &WriteTransaction,
-    items: &[BlockItem],
+    items: &[(&'a str, &'a str)],
     ogvs: Option<&[String]>,
 ) -> Result<(usize, Published), StoreError> {
-    let mut order: Vec<&BlockItem> = items.iter().collect();
-    order.sort_unstable();
     let mut changed = 0;
     let mut cis = ListWriter::open(tx, Db::BlockedCis)?;
     let mut grey = ListWriter::open(tx, Db::GreyGtin)?;
@@ -137,8 +141,8 @@ fn block_in(
     let mut bodies: HashMap<&str, Vec<u8>> = HashMap::new();
     // GTIN → (blocked codes before this batch, added now); written back once.
     let mut added: HashMap<&str, (u64, u64)> = HashMap::new();
-    for (ki, gtin) in order {
-        let body = bodies.entry(gtin.as_str()).or_insert_with(|| {
+    for &(ki, gtin) in items {
+        let body = bodies.entry(gtin).or_insert_with(|| {
             let doc = match ogvs {
                 Some(ogvs) => json!({"gtin": gtin, "ogvs": ogvs}),
                 None => json!({"gtin": gtin}),
@@ -150,10 +154,10 @@ fn block_in(
             PutOutcome::Updated => changed += 1,
             PutOutcome::Created => {
                 changed += 1;
-                let entry = match added.entry(gtin.as_str()) {
+                let entry = match added.entry(gtin) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::hash_map::Entry::Vacant(e) => {
-                        let before = counts.get(gtin.as_str())?.map(|v| v.value()).unwrap_or(0);
+                        let before = counts.get(gtin)?.map(|v| v.value()).unwrap_or(0);
                         e.insert((before, 0))
                     }
                 };

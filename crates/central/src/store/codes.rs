@@ -93,12 +93,23 @@ pub struct CodeRecord {
     pub inner_unit_count: Option<u64>,
     #[serde(rename = "su", default, skip_serializing_if = "Option::is_none")]
     pub sold_unit_count: Option<u64>,
+    /// Dairy variable weight, grams (`productWeight`).
+    #[serde(rename = "w", default, skip_serializing_if = "Option::is_none")]
+    pub product_weight: Option<u32>,
     /// Tobacco «серая зона».
     #[serde(rename = "z", default, skip_serializing_if = "std::ops::Not::not")]
     pub gray_zone: bool,
     /// A fault the CDN answers with whenever this code is checked (sandbox cases 11–15).
     #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<Fault>,
+}
+
+/// Why a partial sale was refused: the code (its place in the request) and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitsRefused {
+    pub index: usize,
+    pub ki: String,
+    pub reason: String,
 }
 
 impl Store {
@@ -149,6 +160,51 @@ impl Store {
         }
         tx.commit()?;
         Ok(missing)
+    }
+
+    /// Sells `units` of each code in one transaction, all or nothing: every code must be known,
+    /// carry `innerUnitCount` and have that much left (`innerUnitCount − soldUnitCount`). A code
+    /// whose last units go is withdrawn (`sold=true`). `Ok(Err(refusal))` names the first code
+    /// that cannot be sold so; nothing is written then.
+    pub fn sell_units(
+        &self,
+        kis: &[String],
+        units: u64,
+    ) -> Result<Result<(), UnitsRefused>, StoreError> {
+        let tx = self.database().begin_write()?;
+        {
+            let mut table = tx.open_table(CODES)?;
+            for (index, ki) in kis.iter().enumerate() {
+                let refuse = |reason: String| {
+                    Ok(Err(UnitsRefused {
+                        index,
+                        ki: ki.clone(),
+                        reason,
+                    }))
+                };
+                let mut record = match table.get(ki.as_str())? {
+                    Some(raw) => decode_json::<CodeRecord>(ki, raw.value())?,
+                    None => return refuse("not issued by this emulator".into()),
+                };
+                let Some(inner) = record.inner_unit_count else {
+                    return refuse("has no innerUnitCount: sell it whole".into());
+                };
+                let sold = record.sold_unit_count.unwrap_or(0);
+                let left = inner.saturating_sub(sold);
+                if record.status == Status::Sold || units > left {
+                    return refuse(format!(
+                        "{left} of {inner} left ({sold} sold): cannot sell {units}"
+                    ));
+                }
+                record.sold_unit_count = Some(sold + units);
+                if sold + units == inner {
+                    record.status = Status::Sold;
+                }
+                table.insert(ki.as_str(), encode_json(&record).as_slice())?;
+            }
+        }
+        tx.commit()?;
+        Ok(Ok(()))
     }
 
     pub fn code_count(&self) -> Result<u64, StoreError> {

@@ -36,11 +36,11 @@ macro_rules! db_tables {
                 match name { $($name => Some(Db::$variant),)* _ => None }
             }
 
-            fn docs(self) -> Docs {
+            pub(super) fn docs(self) -> Docs {
                 match self { $(Db::$variant => TableDefinition::new($docs),)* }
             }
 
-            fn changes(self) -> Changes {
+            pub(super) fn changes(self) -> Changes {
                 match self { $(Db::$variant => TableDefinition::new($changes),)* }
             }
 
@@ -81,12 +81,12 @@ pub(super) fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
 
 /// A stored document version: header `[deleted u8][generation u32][seq u64][hash u128]`, then
 /// the body (JSON object without `_id`/`_rev`).
-struct Entry<'a> {
-    deleted: bool,
-    generation: u32,
-    seq: u64,
-    hash: u128,
-    body: &'a [u8],
+pub(super) struct Entry<'a> {
+    pub(super) deleted: bool,
+    pub(super) generation: u32,
+    pub(super) seq: u64,
+    pub(super) hash: u128,
+    pub(super) body: &'a [u8],
 }
 
 const HEADER: usize = 1 + 4 + 8 + 16;
@@ -97,14 +97,8 @@ fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
     out
 }
 
-/// Appends `text` as a JSON string literal.
-pub fn push_json_string(out: &mut String, text: &str) {
-    // Serialising a &str cannot fail.
-    out.push_str(&serde_json::to_string(text).unwrap_or_default());
-}
-
 impl<'a> Entry<'a> {
-    fn decode(id: &str, raw: &'a [u8]) -> Result<Self, StoreError> {
+    pub(super) fn decode(id: &str, raw: &'a [u8]) -> Result<Self, StoreError> {
         if raw.len() < HEADER {
             return Err(StoreError::Corrupt {
                 key: id.into(),
@@ -120,18 +114,29 @@ impl<'a> Entry<'a> {
         })
     }
 
-    fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER + self.body.len());
+    /// Encodes into `out` (cleared first), reused across writes.
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        out.clear();
         out.push(self.deleted as u8);
         out.extend_from_slice(&self.generation.to_le_bytes());
         out.extend_from_slice(&self.seq.to_le_bytes());
         out.extend_from_slice(&self.hash.to_le_bytes());
         out.extend_from_slice(self.body);
-        out
     }
 
     fn rev(&self) -> String {
         format!("{}-{:032x}", self.generation, self.hash)
+    }
+
+    /// A live document's body must be the JSON object we stored (`{...}`).
+    pub(super) fn check_body(&self, id: &str) -> Result<(), StoreError> {
+        if !self.deleted && (self.body.first() != Some(&b'{') || self.body.last() != Some(&b'}')) {
+            return Err(StoreError::Corrupt {
+                key: id.into(),
+                reason: "doc body is not an object".into(),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -147,18 +152,13 @@ pub struct DocRead {
 }
 
 impl DocRead {
-    fn from_entry(id: &str, entry: &Entry<'_>) -> Result<Self, StoreError> {
+    pub(super) fn from_entry(id: &str, entry: &Entry<'_>) -> Result<Self, StoreError> {
+        entry.check_body(id)?;
         let body = if entry.deleted {
             Vec::new()
         } else {
             entry.body.to_vec()
         };
-        if !entry.deleted && (body.first() != Some(&b'{') || body.last() != Some(&b'}')) {
-            return Err(StoreError::Corrupt {
-                key: id.into(),
-                reason: "doc body is not an object".into(),
-            });
-        }
         Ok(Self {
             id: id.into(),
             seq: entry.seq,
@@ -179,26 +179,6 @@ impl DocRead {
             doc.extend(body);
         }
         doc
-    }
-
-    /// Appends [`DocRead::doc`] as JSON text without building it: the feed's hot path.
-    pub fn write_doc(&self, out: &mut String) {
-        out.push_str("{\"_id\":");
-        push_json_string(out, &self.id);
-        out.push_str(",\"_rev\":\"");
-        out.push_str(&self.rev);
-        out.push('"');
-        if self.deleted {
-            out.push_str(",\"_deleted\":true}");
-            return;
-        }
-        // The body is `{...}` as we stored it (checked in from_entry).
-        let inner = &self.body[1..self.body.len() - 1];
-        if !inner.is_empty() {
-            out.push(',');
-            out.push_str(std::str::from_utf8(inner).unwrap_or_default());
-        }
-        out.push('}');
     }
 
     /// Revision generation and hash, for `_revisions`.
@@ -230,6 +210,8 @@ pub struct ListWriter<'t> {
     count: u64,
     deleted: u64,
     touched: bool,
+    /// The encoded entry being written.
+    buffer: Vec<u8>,
 }
 
 impl<'t> ListWriter<'t> {
@@ -252,19 +234,52 @@ impl<'t> ListWriter<'t> {
             count,
             deleted,
             touched: false,
+            buffer: Vec::new(),
         })
     }
 
-    /// Creates or replaces a document.
+    /// Creates or replaces a document. A new id (the common case: issuing, blocking) costs one
+    /// insert: the document is written as generation 1 first, and only when the insert reports a
+    /// previous version is it rewritten from that.
     pub fn put(&mut self, id: &str, body: &[u8]) -> Result<PutOutcome, StoreError> {
         let hash = xxh3_128(body);
-        let previous = self.previous(id)?;
-        let outcome = match previous {
-            Some((false, _, _, old_hash)) if old_hash == hash => return Ok(PutOutcome::Unchanged),
-            Some((false, _, _, _)) => PutOutcome::Updated,
-            _ => PutOutcome::Created,
+        let seq = self.seq + 1;
+        let fresh = Entry {
+            deleted: false,
+            generation: 1,
+            seq,
+            hash,
+            body,
         };
-        self.write(id, previous, false, hash, body)?;
+        fresh.encode_into(&mut self.buffer);
+        let previous = self
+            .docs
+            .insert(id, self.buffer.as_slice())?
+            .map(|old| old.value().to_vec());
+        let Some(old) = previous else {
+            self.seq = seq;
+            self.count += 1;
+            self.changes.insert(seq, id)?;
+            self.touched = true;
+            return Ok(PutOutcome::Created);
+        };
+        let e = Entry::decode(id, &old)?;
+        if !e.deleted && e.hash == hash {
+            self.docs.insert(id, old.as_slice())?;
+            return Ok(PutOutcome::Unchanged);
+        }
+        let outcome = if e.deleted {
+            PutOutcome::Created
+        } else {
+            PutOutcome::Updated
+        };
+        self.write(
+            id,
+            Some((e.deleted, e.generation, e.seq, e.hash)),
+            false,
+            hash,
+            body,
+        )?;
         Ok(outcome)
     }
 
@@ -335,7 +350,8 @@ impl<'t> ListWriter<'t> {
             hash,
             body,
         };
-        self.docs.insert(id, entry.encode().as_slice())?;
+        entry.encode_into(&mut self.buffer);
+        self.docs.insert(id, self.buffer.as_slice())?;
         self.changes.insert(self.seq, id)?;
         self.touched = true;
         Ok(())
@@ -421,41 +437,6 @@ impl Store {
             doc_count: get(db.count_key())?,
             doc_del_count: get(db.deleted_key())?,
             update_seq: get(db.seq_key())?,
-        })
-    }
-
-    /// Changes after `since`, oldest first, at most `limit`.
-    pub fn changes(&self, db: Db, since: u64, limit: usize) -> Result<ChangesPage, StoreError> {
-        let tx = self.database().begin_read()?;
-        let meta = tx.open_table(META)?;
-        let update_seq = meta.get(db.seq_key())?.map(|v| v.value()).unwrap_or(0);
-        let changes = tx.open_table(db.changes())?;
-        let docs = tx.open_table(db.docs())?;
-        let mut rows = Vec::new();
-        if limit > 0 {
-            for item in changes.range(since.saturating_add(1)..)? {
-                let (_, id) = item?;
-                let id = id.value();
-                let Some(raw) = docs.get(id)? else {
-                    return Err(StoreError::Corrupt {
-                        key: id.into(),
-                        reason: "change without doc".into(),
-                    });
-                };
-                rows.push(DocRead::from_entry(id, &Entry::decode(id, raw.value())?)?);
-                if rows.len() == limit {
-                    break;
-                }
-            }
-        }
-        let last_seq = match rows.last() {
-            Some(last) if rows.len() == limit => last.seq,
-            _ => update_seq,
-        };
-        Ok(ChangesPage {
-            rows,
-            last_seq,
-            pending: update_seq.saturating_sub(last_seq),
         })
     }
 

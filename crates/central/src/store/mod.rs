@@ -5,6 +5,7 @@
 
 mod blocks;
 mod codes;
+mod feed;
 mod knobs;
 mod lists;
 mod local;
@@ -17,11 +18,10 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-pub use codes::{CodeRecord, PackageKind, Status};
+pub use codes::{CodeRecord, PackageKind, Status, UnitsRefused};
+pub use feed::{FeedEnd, FeedRow};
 pub use knobs::Knobs;
-pub use lists::{
-    ChangesPage, Db, DbStats, DocChange, DocRead, ListWriter, PutOutcome, push_json_string,
-};
+pub use lists::{ChangesPage, Db, DbStats, DocChange, DocRead, ListWriter, PutOutcome};
 pub use local::LocalPut;
 
 use crate::error::StoreError;

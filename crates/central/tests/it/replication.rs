@@ -22,8 +22,23 @@ pub async fn register(emu: &Emulator) -> RegisterResponse {
 }
 
 pub struct Source {
-    reg: RegisterResponse,
-    http: reqwest::Client,
+    pub reg: RegisterResponse,
+    pub http: reqwest::Client,
+}
+
+impl Source {
+    /// `GET {path}` with the module's credentials, the answer unread (for streamed feeds).
+    pub async fn open(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.reg.replication.url))
+            .basic_auth(
+                &self.reg.replication.username,
+                Some(&self.reg.replication.password),
+            )
+            .send()
+            .await
+            .expect("GET")
+    }
 }
 
 impl Source {
@@ -49,7 +64,7 @@ impl Source {
     }
 }
 
-async fn source(emu: &Emulator) -> Source {
+pub async fn source(emu: &Emulator) -> Source {
     Source {
         reg: register(emu).await,
         http: emu.http.clone(),

@@ -84,8 +84,14 @@ enum Command {
         #[arg(long)]
         zone: Option<u8>,
     },
-    /// Mark codes as sold (withdrawn from circulation).
-    Sell(Values),
+    /// Mark codes as sold (withdrawn from circulation); with --units, sell that part of each
+    /// (ml of a keg, g of dairy, pieces of a pack), which moves soldUnitCount.
+    Sell {
+        #[command(flatten)]
+        codes: Values,
+        #[arg(long)]
+        units: Option<u64>,
+    },
     /// Set the fault of a CDN host.
     Fault {
         /// CDN host number, 1-based as listed by cdn/info.
@@ -189,6 +195,13 @@ struct IssueArgs {
     block: bool,
     #[arg(long = "ogv")]
     ogvs: Vec<String>,
+    /// innerUnitCount of every code: ml of a beer keg, pieces in a pack (otp, perfumery,
+    /// wheelchairs), g of dairy; such codes may be sold in parts (`sell --units`).
+    #[arg(long)]
+    inner_units: Option<u64>,
+    /// Dairy (milk) by weight, grams: AI 3103 in the code and productWeight in codes/check.
+    #[arg(long)]
+    weight: Option<u32>,
     #[arg(long, value_enum, default_value = "escaped")]
     gs: GsForm,
 }
@@ -269,7 +282,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Sell(codes) => bulk("sold", read_values(codes)?, |c| client.sell(c)).await?,
+        Command::Sell { codes, units } => {
+            bulk("sold", read_values(codes)?, |c| client.sell_units(c, units)).await?
+        }
         Command::Fault { host, mode, ms } => print(client.fault(host, &mode, ms).await?)?,
         Command::Chaos(chaos) => {
             let answer = match chaos.state {
@@ -380,9 +395,9 @@ async fn issue(client: &AdminClient, args: IssueArgs) -> anyhow::Result<()> {
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
     let started = Instant::now();
-    let mut spec = IssueSpec {
+    let spec = IssueSpec {
         pg: group.id,
-        count: 0,
+        count: args.count,
         status,
         gtin: args.gtin.clone(),
         mrp: args.mrp,
@@ -391,18 +406,13 @@ async fn issue(client: &AdminClient, args: IssueArgs) -> anyhow::Result<()> {
         producer_inn: args.producer.clone(),
         expire_ms,
         block: args.block.then(|| args.ogvs.clone()),
+        inner_units: args.inner_units,
+        weight_g: args.weight,
     };
+    let mut run = client.issue_many(&spec, CHUNK);
     let mut done = 0;
-    while done < args.count {
-        spec.count = (args.count - done).min(CHUNK);
-        let codes = client.issue(&spec).await?;
-        // One GTIN per command: later chunks reuse the first chunk's GTIN.
-        if spec.gtin.is_none() {
-            spec.gtin = codes
-                .first()
-                .and_then(|c| marking::MarkingCode::parse(c).ok())
-                .map(|c| c.gtin().to_string());
-        }
+    while let Some(codes) = run.next().await {
+        let codes = codes?;
         for code in &codes {
             match args.gs {
                 GsForm::Raw => writeln!(out, "{code}")?,
