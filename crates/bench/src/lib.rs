@@ -106,3 +106,27 @@ pub fn list_store_bytes(dir: &std::path::Path) -> u64 {
         .unwrap_or(0);
     std::fs::metadata(dir.join("lists.redb")).map_or(0, |m| m.len()) + segments
 }
+
+/// The 1-, 5- and 15-minute load averages as `/proc/loadavg` gives them; `None` where it cannot
+/// be read. Every figure in docs/BENCHMARKS.md carries it.
+pub fn load_average() -> Option<String> {
+    std::fs::read_to_string("/proc/loadavg").ok().map(|text| {
+        text.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
+}
+
+/// A `/proc/{pid}/status` field in kB (`"VmRSS:"`, `"VmHWM:"`) as MiB; `pid` may be `"self"`.
+pub fn proc_status_mib(pid: &str, field: &str) -> Option<f64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find(|line| line.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse::<f64>()
+        .ok()
+        .map(|kib| kib / 1024.0)
+}

@@ -39,7 +39,10 @@ async fn main() {
     let http = http_client().expect("http");
 
     println!("{}", machine_line());
-    println!("load average at start: {}", load_average());
+    println!(
+        "load average at start: {}",
+        bench::load_average().unwrap_or_default()
+    );
     // CPU seconds of this process (emulator and clients) per row: on a shared machine the
     // wall time says how loaded it was, the CPU time what the work cost.
     let mut table = Table::new(&["what", "count", "time", "CPU", "rate", "target"]);
@@ -219,7 +222,10 @@ async fn main() {
     ]);
     let size = std::fs::metadata(dir.path().join("central.redb")).map_or(0, |m| m.len());
     println!("{}", table.render());
-    println!("load average at the end: {}", load_average());
+    println!(
+        "load average at the end: {}",
+        bench::load_average().unwrap_or_default()
+    );
     println!(
         "store file: {:.0} MiB for {n} codes + {n} blocked docs",
         size as f64 / (1 << 20) as f64
@@ -242,12 +248,6 @@ fn cpu_seconds() -> f64 {
             .unwrap_or(0.0)
     };
     (ticks(11) + ticks(12)) / 100.0
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 fn secs(d: Duration) -> String {

@@ -236,15 +236,7 @@ async fn throughput(addr: std::net::SocketAddr, target: Target, batch: usize) ->
 
 /// VmRSS of a process (`"self"` or a pid), MiB.
 fn rss_mib(pid: &str) -> Option<f64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find(|line| line.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse::<f64>()
-        .ok()
-        .map(|kib| kib / 1024.0)
+    bench::proc_status_mib(pid, "VmRSS:")
 }
 
 fn micros(d: Duration) -> String {
@@ -436,16 +428,7 @@ async fn main() {
             .join()
             .unwrap_or_else(|_| Err("loader panicked".into()))
     });
-    let load_avg = || {
-        std::fs::read_to_string("/proc/loadavg")
-            .map(|text| {
-                text.split_whitespace()
-                    .take(3)
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .unwrap_or_default()
-    };
+    let load_avg = || bench::load_average().unwrap_or_default();
     let load_before = load_avg();
 
     // Start to first answer: open the store, bind, serve, until outCheck answers 200.

@@ -72,21 +72,11 @@ fn args() -> Args {
 }
 
 fn load_avg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
+    bench::load_average().unwrap_or_default()
 }
 
 fn rss_mib(pid: u32) -> Option<f64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find(|line| line.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse::<f64>()
-        .ok()
-        .map(|kib| kib / 1024.0)
+    bench::proc_status_mib(&pid.to_string(), "VmRSS:")
 }
 
 /// The module process: sync + API on 127.0.0.1:0; prints its address on stdout.

@@ -25,14 +25,7 @@ fn ki(i: usize) -> String {
 }
 
 fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
+    bench::proc_status_mib("self", "VmRSS:").unwrap_or(0.0)
 }
 
 fn apply(store: &Store, changes: Vec<ListChange>, seq: usize, caught_up: bool) {
@@ -50,14 +43,7 @@ fn apply(store: &Store, changes: Vec<ListChange>, seq: usize, caught_up: bool) {
 }
 
 fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
+    bench::proc_status_mib("self", "VmHWM:").unwrap_or(0.0)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> String {

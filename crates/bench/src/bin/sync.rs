@@ -29,14 +29,7 @@ fn peak_rss_mib() -> f64 {
 }
 
 fn proc_status_mib(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
+    bench::proc_status_mib("self", field).unwrap_or(0.0)
 }
 
 /// Child mode: sync a fresh module and print a JSON line with time, counts and peak RSS.

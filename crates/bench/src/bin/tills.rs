@@ -221,12 +221,6 @@ fn row(label: String, samples: &[&Sample]) -> Vec<String> {
     ]
 }
 
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "n/a".into())
-}
-
 #[tokio::main]
 async fn main() {
     let mut checks = 10_000usize;
@@ -239,7 +233,7 @@ async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut services = services(dir.path().to_path_buf());
     prepare(&mut services).await;
-    let load_before = load_average();
+    let load_before = bench::load_average().unwrap_or_else(|| "n/a".into());
 
     // The first till fetches the CDN list; the others find it in the shared file.
     let first = till(dir.path(), &services);
@@ -295,7 +289,7 @@ async fn main() {
         }
     }
     let wall = started.elapsed();
-    let load_after = load_average();
+    let load_after = bench::load_average().unwrap_or_else(|| "n/a".into());
 
     let mut table = Table::new(&[
         "fault (hosts)",
