@@ -34,6 +34,8 @@ impl Backend for DoubleBackend {
             last_update: 1,
             grey_mode: false,
             dbs: Vec::new(),
+            extensions: Default::default(),
+            valid_until: u64::MAX,
         })
     }
 
