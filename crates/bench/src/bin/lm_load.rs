@@ -2,7 +2,9 @@
 //! for `--seconds` (default 300) while the module's sync keeps applying large batches (the
 //! emulator blocks `--batch` new codes every 2 s). Reports error responses (the goal is zero),
 //! latency percentiles under load, requests per second, and the module's RSS sampled over time
-//! (flat memory), with the load average.
+//! (flat memory), with the load average. Exits 1 on any error response, broken connection, or a
+//! module that has not caught up with the source 60 s after the run (crates/bench/tests holds a
+//! short run of it for the test suite).
 //!
 //! `cargo run -p bench --bin lm_load -- [--seconds S] [--connections C] [--codes N] [--batch B]`
 //!
@@ -332,7 +334,10 @@ async fn main() {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    if errors > 0 || broken > 0 {
+    if synced != next {
+        eprintln!("the module holds {synced} blocked KIs 60 s after the run, the source {next}");
+    }
+    if errors > 0 || broken > 0 || synced != next {
         std::process::exit(1);
     }
 }
