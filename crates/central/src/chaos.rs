@@ -25,8 +25,11 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// Where a cut falls when the body's length is not known up front (a streamed feed).
-const UNKNOWN_LENGTH_SPAN: u64 = 64 << 10;
+/// Where a cut falls when the body's length is not known up front: central streams a `_changes`
+/// answer longer than one 64 KiB chunk. The offset is drawn on a log scale, from 2^16 (64 KiB) up
+/// to 2^27 (128 MiB), so that cuts land early, mid-way and deep into multi-MiB feeds alike; one
+/// beyond the end of the body falls inside its last frame instead (see [`Cut::held`]).
+const UNKNOWN_LENGTH_BITS: std::ops::Range<u32> = 16..27;
 /// How long a reset leaves hyper to write out the bytes before the cut.
 const RESET_FLUSH: Duration = Duration::from_millis(10);
 
@@ -267,6 +270,11 @@ impl ChaosBoard {
 /// replication routes.
 pub async fn act(State(board): State<Arc<ChaosBoard>>, request: Request, next: Next) -> Response {
     let changes_feed = request.uri().path().ends_with("/_changes");
+    // A continuous feed has no end to fall back on: its frames are not held back.
+    let continuous = request
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|pair| pair == "feed=continuous"));
     let Some(decision) = board.decide(changes_feed) else {
         return next.run(request).await;
     };
@@ -288,33 +296,25 @@ pub async fn act(State(board): State<Arc<ChaosBoard>>, request: Request, next: N
         Kind::Truncate => {
             // The client is told the cut length: the answer looks complete.
             parts.headers.remove(header::CONTENT_LENGTH);
-            let left = cut_point(&body, decision.cut);
-            Body::new(Cut {
-                inner: body,
-                left,
-                reset: false,
-                flush: None,
-            })
+            Body::new(Cut::new(body, decision.cut, false, continuous))
         }
-        _ => {
-            let left = cut_point(&body, decision.cut);
-            Body::new(Cut {
-                inner: body,
-                left,
-                reset: true,
-                flush: None,
-            })
-        }
+        _ => Body::new(Cut::new(body, decision.cut, true, continuous)),
     };
     Response::from_parts(parts, body)
 }
 
-/// A byte offset strictly inside the body (0 for an empty one).
+/// A byte offset strictly inside a body of known length (0 for an empty one); for a body of
+/// unknown length, an offset on the log scale of [`UNKNOWN_LENGTH_BITS`] (the top 6 bits of
+/// `random` pick the scale, the rest the offset).
 fn cut_point(body: &Body, random: u64) -> u64 {
     match body.size_hint().exact() {
         Some(0) => 0,
         Some(length) => random % length,
-        None => random % UNKNOWN_LENGTH_SPAN,
+        None => {
+            let (low, high) = (UNKNOWN_LENGTH_BITS.start, UNKNOWN_LENGTH_BITS.end);
+            let bits = low + (random >> 58) as u32 % (high - low);
+            (random & ((1 << 58) - 1)) % (1 << bits)
+        }
     }
 }
 
@@ -338,6 +338,56 @@ struct Cut {
     reset: bool,
     /// A reset waits this out before failing the body.
     flush: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Bodies of unknown length (but continuous feeds): the newest data frame, sent only once the
+    /// next one arrives. If the body ends before the cut point, the cut falls at `fallback`
+    /// (modulo its length) inside this last frame, so every cut body is cut somewhere.
+    held: Option<Option<Bytes>>,
+    fallback: u64,
+}
+
+impl Cut {
+    fn new(inner: Body, random: u64, reset: bool, continuous: bool) -> Cut {
+        let left = cut_point(&inner, random);
+        let hold = inner.size_hint().exact().is_none() && !continuous;
+        Cut {
+            inner,
+            left,
+            reset,
+            flush: None,
+            held: hold.then_some(None),
+            // Another part of the same draw than the one the offset came from.
+            fallback: random.rotate_left(29),
+        }
+    }
+
+    /// Sends `data`, shortened to the bytes left before the cut.
+    fn pass(&mut self, mut data: Bytes) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        if data.len() as u64 > self.left {
+            data.truncate(self.left as usize);
+        }
+        self.left -= data.len() as u64;
+        Poll::Ready(Some(Ok(Frame::data(data))))
+    }
+
+    /// The body ended (or reached its trailers) before the cut point: the cut falls inside the
+    /// held last frame if there is one, else right here.
+    fn end_before_cut(&mut self) -> Option<Bytes> {
+        let last = self.held.as_mut().and_then(Option::take);
+        self.held = None;
+        match last {
+            Some(last) if !last.is_empty() => {
+                // A cut point inside the last frame stands; one at or past its end moves in.
+                if self.left >= last.len() as u64 {
+                    self.left = self.fallback % last.len() as u64;
+                }
+                Some(last)
+            }
+            _ => {
+                self.left = 0;
+                None
+            }
+        }
+    }
 }
 
 impl HttpBody for Cut {
@@ -363,27 +413,28 @@ impl HttpBody for Cut {
                 "connection reset mid-body",
             ))));
         }
-        let frame = match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
-            // A body shorter than the cut point: a reset still drops the connection.
-            None => {
-                self.left = 0;
-                return self.poll_frame(cx);
-            }
-            Some(Err(e)) => return Poll::Ready(Some(Err(e))),
-            Some(Ok(frame)) => frame,
-        };
-        match frame.into_data() {
-            Ok(mut data) => {
-                if data.len() as u64 > self.left {
-                    data.truncate(self.left as usize);
+        let this = self.as_mut().get_mut();
+        loop {
+            let frame = match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                Some(Ok(frame)) => frame.into_data().ok(),
+                // The end, or trailers (the cut falls before them).
+                None => None,
+            };
+            match (frame, this.held.as_mut()) {
+                (Some(data), None) => return this.pass(data),
+                // Hold the newest frame back; send the one held before it, if any.
+                (Some(data), Some(held)) => match held.replace(data) {
+                    Some(previous) => return this.pass(previous),
+                    None => continue,
+                },
+                // A body shorter than the cut point: a reset still drops the connection.
+                (None, _) => {
+                    return match this.end_before_cut() {
+                        Some(last) => this.pass(last),
+                        None => self.poll_frame(cx),
+                    };
                 }
-                self.left -= data.len() as u64;
-                Poll::Ready(Some(Ok(Frame::data(data))))
-            }
-            // Trailers: the cut falls before them.
-            Err(_) => {
-                self.left = 0;
-                self.poll_frame(cx)
             }
         }
     }
@@ -431,6 +482,7 @@ impl HttpBody for Stall {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_util::StreamExt;
 
     fn settings(seed: u64) -> ChaosSettings {
         ChaosSettings {
@@ -497,6 +549,95 @@ mod tests {
         let in_force = board.set(Some(ChaosSettings::default())).expect("on");
         assert!(in_force.seed.is_some());
         assert_eq!(board.settings(), Some(in_force));
+    }
+
+    /// A body of unknown length, as central streams a long `_changes` answer: 64 KiB chunks.
+    fn streamed(total: usize) -> (Vec<u8>, Body) {
+        let content: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
+        let chunks: Vec<Result<Bytes, std::io::Error>> = content
+            .chunks(64 << 10)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        (
+            content,
+            Body::from_stream(futures_util::stream::iter(chunks)),
+        )
+    }
+
+    /// What a client receives through `Cut`: the bytes, and whether the body failed (a reset).
+    async fn receive(mut body: Body) -> (Vec<u8>, bool) {
+        let mut got = Vec::new();
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        {
+            match frame {
+                Ok(frame) => got.extend_from_slice(&frame.into_data().unwrap_or_default()),
+                Err(_) => return (got, true),
+            }
+        }
+        (got, false)
+    }
+
+    #[tokio::test]
+    async fn cuts_of_a_streamed_body_land_across_its_whole_length() {
+        const TOTAL: usize = 4 << 20;
+        let mut rng = StdRng::seed_from_u64(3);
+        let (mut early, mut middle, mut last_frame) = (0, 0, 0);
+        for i in 0..400 {
+            let reset = i % 4 == 0;
+            let (content, body) = streamed(TOTAL);
+            let (got, failed) =
+                receive(Body::new(Cut::new(body, rng.random(), reset, false))).await;
+            assert_eq!(
+                failed, reset,
+                "a reset fails the body, a truncation ends it"
+            );
+            assert!(
+                got.len() < TOTAL,
+                "every cut body is cut: {} bytes",
+                got.len()
+            );
+            assert_eq!(got[..], content[..got.len()], "a cut body is a prefix");
+            match got.len() {
+                n if n < 1 << 20 => early += 1,
+                n if n < TOTAL - (64 << 10) => middle += 1,
+                _ => last_frame += 1,
+            }
+        }
+        // Before, every cut fell in the first 64 KiB.
+        assert!(
+            early > 40 && middle > 40 && last_frame > 40,
+            "{early} / {middle} / {last_frame}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_continuous_feed_is_not_held_back() {
+        let first = Bytes::from_static(b"{\"seq\":1}\n");
+        // A cut far beyond the first row (scale 2^26, offset 123 456).
+        let random = (10 << 58) | 123_456;
+        let first_poll = |continuous: bool| {
+            let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(first.clone())])
+                .chain(futures_util::stream::pending());
+            let mut cut = Body::new(Cut::new(
+                Body::from_stream(stream),
+                random,
+                false,
+                continuous,
+            ));
+            std::future::poll_fn(move |cx| {
+                Poll::Ready(match Pin::new(&mut cut).poll_frame(cx) {
+                    Poll::Pending => None,
+                    Poll::Ready(frame) => Some(frame),
+                })
+            })
+        };
+        let frame = first_poll(true)
+            .await
+            .flatten()
+            .expect("the row is sent at once");
+        assert_eq!(frame.expect("data").into_data().ok(), Some(first.clone()));
+        // Any other streamed body keeps its newest frame until the next one or the end.
+        assert!(first_poll(false).await.is_none());
     }
 
     #[test]
