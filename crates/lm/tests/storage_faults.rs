@@ -19,7 +19,9 @@ use lm::{ManualClock, Module, Status};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
+use store::FullDiskSwitch;
 use support::{FakeOperator, T0, config, init_request};
+use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -111,6 +113,14 @@ impl Served {
             .await
             .unwrap();
         assert_eq!(sold.status(), 201, "{context}");
+    }
+
+    /// The store is not poisoned and still holds the one sold KI; then the module stops.
+    async fn assert_sound_and_stop(self) {
+        let store = self.module.store().unwrap();
+        assert!(!store.is_poisoned());
+        assert_eq!(store.local().sold_count().unwrap(), 1);
+        self.stop().await;
     }
 
     /// `GET /api/v2/status` with the default login.
@@ -301,24 +311,43 @@ async fn damaged_store_files_are_quarantined_and_resynced_or_answer_exactly() {
     assert!(detected >= 4, "only {detected} of 8 damages were detected");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_disk_during_sync_keeps_answering_reports_it_and_recovers_by_itself() {
+/// A ready module (one KI sold) over the filled source, its store behind the full-disk test
+/// double; the operator and the data dir must outlive it.
+async fn ready_on_a_switchable_disk() -> (FakeOperator, TempDir, FullDiskSwitch, Served) {
     let operator = FakeOperator::start().await;
     fill(&operator);
     let dir = tempfile::tempdir().unwrap();
-    let switch = store::FullDiskSwitch::new();
+    let switch = FullDiskSwitch::new();
     let mut settings = config(dir.path(), &operator);
     settings.store.full_disk = Some(switch.clone());
     let served = serve_config(settings, ManualClock::at(T0)).await;
     served.init_until_ready_and_sell("full disk").await;
+    (operator, dir, switch, served)
+}
 
-    // Seen: the free space shows the disk full. Unseen: writes fail half-way (redb's own file
-    // and the segment files), which makes the store reopen lists.redb once space returns.
+/// Seen (`true`): the free space shows the disk full, so the store refuses before writing.
+/// Unseen: the free space looks fine but writes fail half-way.
+fn fill_disk(switch: &FullDiskSwitch, seen: bool) {
+    switch.set_full(seen);
+    switch.set_full_unseen(!seen);
+}
+
+/// Space returns.
+fn free_disk(switch: &FullDiskSwitch) {
+    switch.set_full(false);
+    switch.set_full_unseen(false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_during_sync_keeps_answering_reports_it_and_recovers_by_itself() {
+    let (operator, _dir, switch, served) = ready_on_a_switchable_disk().await;
+
+    // Unseen, writes fail half-way (redb's own file and the segment files), which makes the
+    // store reopen lists.redb once space returns.
     let mut blocked = BLOCKED;
     for seen in [true, false] {
         let context = if seen { "seen" } else { "unseen" };
-        switch.set_full(seen);
-        switch.set_full_unseen(!seen);
+        fill_disk(&switch, seen);
         for i in blocked..blocked + 7 {
             operator.put(
                 "blocked_cis",
@@ -344,8 +373,7 @@ async fn a_full_disk_during_sync_keeps_answering_reports_it_and_recovers_by_itse
             "{context}: {status}"
         );
 
-        switch.set_full(false);
-        switch.set_full_unseen(false);
+        free_disk(&switch);
         blocked += 7;
         served
             .until("the sync to catch up", |s| {
@@ -360,10 +388,7 @@ async fn a_full_disk_during_sync_keeps_answering_reports_it_and_recovers_by_itse
         assert!(status.get("lastSyncError").is_none(), "{context}: {status}");
         served.assert_answers(blocked, context).await;
     }
-    let store = served.module.store().unwrap();
-    assert!(!store.is_poisoned());
-    assert_eq!(store.local().sold_count().unwrap(), 1);
-    served.stop().await;
+    served.assert_sound_and_stop().await;
 }
 
 /// A sale or a return the disk has no room for is refused with 507 and a description saying
@@ -371,14 +396,7 @@ async fn a_full_disk_during_sync_keeps_answering_reports_it_and_recovers_by_itse
 /// once space returns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sell_and_return_on_a_full_disk_are_507_and_change_nothing() {
-    let operator = FakeOperator::start().await;
-    fill(&operator);
-    let dir = tempfile::tempdir().unwrap();
-    let switch = store::FullDiskSwitch::new();
-    let mut settings = config(dir.path(), &operator);
-    settings.store.full_disk = Some(switch.clone());
-    let served = serve_config(settings, ManualClock::at(T0)).await;
-    served.init_until_ready_and_sell("full disk").await;
+    let (_operator, _dir, switch, served) = ready_on_a_switchable_disk().await;
     let post = |path: &'static str, i: u64| {
         let request = served
             .http
@@ -392,10 +410,9 @@ async fn sell_and_return_on_a_full_disk_are_507_and_change_nothing() {
         }
     };
 
-    // Seen: the free space shows the disk full. Unseen: the write fails half-way in redb.
+    // Unseen, the write fails half-way in redb.
     for seen in [true, false] {
-        switch.set_full(seen);
-        switch.set_full_unseen(!seen);
+        fill_disk(&switch, seen);
         for (path, i) in [
             ("/api/v2/cis/sell", BLOCKED + 1),
             ("/api/v2/cis/return", SOLD),
@@ -424,8 +441,7 @@ async fn sell_and_return_on_a_full_disk_are_507_and_change_nothing() {
         assert_eq!(page["cis_list"], json!([ki(SOLD)]), "seen {seen}: {page}");
     }
 
-    switch.set_full(false);
-    switch.set_full_unseen(false);
+    free_disk(&switch);
     let (status, body) = post("/api/v2/cis/sell", BLOCKED + 1).await;
     assert_eq!(status, 201, "{body}");
     let (status, body) = post("/api/v2/cis/return", SOLD).await;
@@ -434,8 +450,5 @@ async fn sell_and_return_on_a_full_disk_are_507_and_change_nothing() {
         (200, &json!(true)),
         "{body}"
     );
-    let store = served.module.store().unwrap();
-    assert!(!store.is_poisoned());
-    assert_eq!(store.local().sold_count().unwrap(), 1);
-    served.stop().await;
+    served.assert_sound_and_stop().await;
 }
