@@ -301,27 +301,19 @@ pub async fn start_lm(service_url: &str, poll: Poll) -> Lm {
 
 impl Lm {
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let request = self.http.get(format!("{}{path}", self.base));
-        json_of(
-            request
-                .header("Authorization", admin())
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let request = self.http.post(format!("{}{path}", self.base)).json(&body);
-        json_of(
-            request
-                .header("Authorization", admin())
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        self.send(self.http.post(format!("{}{path}", self.base)).json(&body))
+            .await
+    }
+
+    /// Sends `request` with the default login: status and JSON body.
+    async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
+        let response = request.header("Authorization", admin()).send().await;
+        json_of(response.unwrap()).await
     }
 
     pub async fn clients(&self) -> Vec<lm::api::ClientSnapshot> {
