@@ -117,6 +117,12 @@ async fn accept_until(
             }
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    // Without TCP_NODELAY the small last write of an answer (the end of a
+                    // chunked body) waits for the ACK of the bytes before it, which the client
+                    // may delay by up to 40 ms: a stall at the end of every `_changes` page.
+                    if let Err(e) = stream.set_nodelay(true) {
+                        tracing::debug!("TCP_NODELAY: {e}");
+                    }
                     let service = TowerToHyperService::new(router.clone());
                     let tls = tls.cloned();
                     connections.spawn(async move {

@@ -1,6 +1,8 @@
 //! The operator emulator end to end, over loopback HTTP: issuing + blocking N codes through the
 //! admin API (one command's work: 100 k-code requests, two in flight, one transaction each), serving
-//! `_changes?include_docs=true` to a replicator, and `codes/check` at 32 connections.
+//! `_changes?include_docs=true` page by page to three kinds of replicator (bytes only, the
+//! module's client, a JSON-tree parser) and as one streamed answer, and `codes/check` at 32
+//! connections.
 //! Targets (issue 3): 10 M issue+block < 60 s; `_changes` ≥ 200 000 docs/s.
 //!
 //! `cargo run -p bench --release --bin central [-- N]` (N codes, default 10 000 000)
@@ -10,7 +12,9 @@ use std::time::{Duration, Instant};
 use bench::{Table, machine_line, rate};
 use central::client::{AdminClient, http_client};
 use central::issue::IssueSpec;
-use serde_json::Value;
+use lm::sync::source::{Source, Timeouts};
+use protocol::registration::{RegisterResponse, ReplicationSource};
+use protocol::replication::Seq;
 use tokio::net::TcpListener;
 
 /// Codes per admin request (as `znak central admin issue` sends them).
@@ -88,8 +92,11 @@ async fn main() {
         target.into(),
     ]);
 
-    // 2. A replicator reading blocked_cis with docs, 10 000 per page.
-    let reply: Value = http
+    // 2. A replicator reading blocked_cis with docs, 10 000 per page, three ways: what the
+    // emulator serves (bytes only), the module's own client (lean rows, docs left raw), and a
+    // client parsing every page into a JSON tree. Each page is asked for once the previous
+    // one is read, as a replicator does, so the client's work adds to the wall time.
+    let registration: RegisterResponse = http
         .post(format!("{}/lm/v1/register", urls.main))
         .json(&serde_json::json!({ "token": token }))
         .send()
@@ -98,48 +105,24 @@ async fn main() {
         .json()
         .await
         .expect("registration");
-    let source = reply["replication"]["url"]
-        .as_str()
-        .expect("url")
-        .to_string();
-    let user = reply["replication"]["username"]
-        .as_str()
-        .expect("user")
-        .to_string();
-    let password = reply["replication"]["password"]
-        .as_str()
-        .expect("password")
-        .to_string();
-    let (started, cpu) = (Instant::now(), cpu_seconds());
-    let (mut since, mut docs) = ("0".to_string(), 0usize);
-    loop {
-        let page: Value = http
-            .get(format!(
-                "{source}/blocked_cis/_changes?include_docs=true&limit=10000&since={since}"
-            ))
-            .basic_auth(&user, Some(&password))
-            .send()
-            .await
-            .expect("changes")
-            .json()
-            .await
-            .expect("json");
-        let rows = page["results"].as_array().map_or(0, Vec::len);
-        if rows == 0 {
-            break;
-        }
-        docs += rows;
-        since = page["last_seq"].to_string();
+    let source = registration.replication;
+    for client in [PageClient::Bytes, PageClient::Module, PageClient::JsonTree] {
+        let (started, cpu) = (Instant::now(), cpu_seconds());
+        let docs = client.read_all(&http, &source).await;
+        let feed_time = started.elapsed();
+        table.row(vec![
+            format!(
+                "`_changes?include_docs=true`, limit 10 000, {}",
+                client.label()
+            ),
+            docs.to_string(),
+            secs(feed_time),
+            format!("{:.1} s", cpu_seconds() - cpu),
+            rate(docs, feed_time),
+            "≥ 200 000 docs/s".into(),
+        ]);
     }
-    let feed_time = started.elapsed();
-    table.row(vec![
-        "`_changes?include_docs=true`, limit 10 000".into(),
-        docs.to_string(),
-        secs(feed_time),
-        format!("{:.1} s", cpu_seconds() - cpu),
-        rate(docs, feed_time),
-        "≥ 200 000 docs/s".into(),
-    ]);
+    let (source, user, password) = (source.url, source.username, source.password);
 
     // 2b. The whole feed in one answer (no limit): streamed by the emulator; the client counts
     // rows (one per line) instead of parsing them.
@@ -154,7 +137,7 @@ async fn main() {
     while let Some(chunk) = response.chunk().await.expect("chunk") {
         lines += chunk.iter().filter(|&&b| b == b'\n').count();
     }
-    // The opening line and the closing two are not rows.
+    // K rows make K + 3 lines (see `page_tail`); the feed is not empty here.
     let streamed = lines.saturating_sub(3);
     let stream_time = started.elapsed();
     table.row(vec![
@@ -248,6 +231,94 @@ fn cpu_seconds() -> f64 {
             .unwrap_or(0.0)
     };
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// How the replicator of row 2 reads a page.
+#[derive(Debug, Clone, Copy)]
+enum PageClient {
+    /// Receives the bytes, counts the rows (one per line) and reads `last_seq` from the tail:
+    /// the emulator's side of the exchange.
+    Bytes,
+    /// `lm`'s replication client (`Source::changes`): rows parsed, documents kept as raw text.
+    Module,
+    /// Every page parsed into a `serde_json::Value`.
+    JsonTree,
+}
+
+impl PageClient {
+    fn label(self) -> &'static str {
+        match self {
+            PageClient::Bytes => "client reads bytes only (rows counted)",
+            PageClient::Module => "the module's client (lean rows)",
+            PageClient::JsonTree => "client parses to serde_json::Value",
+        }
+    }
+
+    /// Reads the whole of `blocked_cis` page by page; the rows read.
+    async fn read_all(self, http: &reqwest::Client, source: &ReplicationSource) -> usize {
+        let url = format!("{}/blocked_cis/_changes", source.url);
+        let module = Source::new(source, Timeouts::default()).expect("source");
+        let (mut since, mut docs) = (Seq::Number(0), 0usize);
+        loop {
+            let (rows, last_seq) = match self {
+                PageClient::Module => {
+                    let page = module
+                        .changes("blocked_cis", Some(&since), 10_000, None)
+                        .await
+                        .expect("changes");
+                    (page.results.len(), page.last_seq)
+                }
+                PageClient::Bytes | PageClient::JsonTree => {
+                    let response = http
+                        .get(&url)
+                        .query(&[
+                            ("include_docs", "true".to_string()),
+                            ("limit", "10000".to_string()),
+                            ("since", since.to_query()),
+                        ])
+                        .basic_auth(&source.username, Some(&source.password))
+                        .send()
+                        .await
+                        .expect("changes");
+                    let body = response.bytes().await.expect("body");
+                    if let PageClient::JsonTree = self {
+                        let page: serde_json::Value = serde_json::from_slice(&body).expect("json");
+                        let rows = page["results"].as_array().map_or(0, Vec::len);
+                        let seq = serde_json::from_value(page["last_seq"].clone()).expect("seq");
+                        (rows, seq)
+                    } else {
+                        page_tail(&body)
+                    }
+                }
+            };
+            if rows == 0 {
+                return docs;
+            }
+            docs += rows;
+            since = last_seq;
+        }
+    }
+}
+
+/// Rows and `last_seq` of a normal `_changes` answer without parsing its rows: one row per
+/// line between the opening and the closing lines, `last_seq` in the closing object.
+fn page_tail(body: &[u8]) -> (usize, Seq) {
+    let lines = body.iter().filter(|&&b| b == b'\n').count();
+    let tail = &body[body.len().saturating_sub(100)..];
+    let text = std::str::from_utf8(tail).unwrap_or_default();
+    let seq = text
+        .rsplit_once("\"last_seq\":")
+        .and_then(|(_, rest)| rest.split(',').next())
+        .and_then(|n| n.trim().parse().ok())
+        .expect("last_seq at the end of the page");
+    // `{"results":[`, the line break after the last row, `],` and `"last_seq":…}` end lines
+    // that are not rows: K rows make K + 3 lines, no row `{"results":[\n\n],\n…` 4.
+    let rows = if body.starts_with(b"{\"results\":[\n\n]") {
+        0
+    } else {
+        lines.saturating_sub(3)
+    };
+    (rows, Seq::Number(seq))
 }
 
 fn secs(d: Duration) -> String {
