@@ -1,13 +1,15 @@
 //! End to end against the operator emulator (`znak central`, in-process on 127.0.0.1:0): the
-//! guide's sandbox cases give the guide's outcome, and CDN failover follows the fault knobs.
+//! guide's sandbox cases give the guide's outcome, CDN failover follows the fault knobs, and a
+//! keg sold in parts is sold on only up to what the emulator says is left.
 //! Real time: only the 2 s delay case waits, for the 1.5 s deadline.
 
 use std::time::Duration;
 
 use central::client::AdminClient;
+use central::issue::IssueSpec;
 use central::{Config, Listeners};
-use serde_json::Value;
-use till::{CheckRequest, Checker, Decision, Source, TillConfig};
+use serde_json::{Value, json};
+use till::{CheckRequest, Checker, Decision, ReceiptItem, Source, TillConfig};
 use tokio::net::TcpListener;
 
 struct Emulator {
@@ -211,6 +213,71 @@ async fn failover_follows_the_fault_knobs() {
     );
     let answer: &Value = outcome.online.answer.as_ref().expect("raw answer");
     assert!(answer["reqId"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keg_sold_in_parts_is_sold_on_only_up_to_what_is_left() {
+    let emu = emulator(1).await;
+    let keg = IssueSpec {
+        pg: marking::group::BEER,
+        count: 1,
+        inner_units: Some(50_000),
+        ..IssueSpec::default()
+    };
+    let keg = emu.admin.issue(&keg).await.expect("keg issued").remove(0);
+    // 49 l of the 50 l keg were poured before (other receipts): codes/check says so.
+    emu.admin
+        .sell_units(vec![keg.clone()], Some(49_000))
+        .await
+        .expect("part sold");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let checker = new_checker(&emu, &dir, "keg").await;
+    let pour = |quantity, receipt: &[u64]| CheckRequest {
+        km: keg.clone(),
+        quantity: Some(quantity),
+        receipt: receipt
+            .iter()
+            .map(|&q| ReceiptItem {
+                km: keg.clone(),
+                quantity: Some(q),
+            })
+            .collect(),
+        ..CheckRequest::default()
+    };
+
+    // 1 000 ml left, 300 of them already on this receipt.
+    let outcome = checker.check(pour(700, &[300])).await.expect("checks");
+    let report = serde_json::to_string(&outcome).unwrap_or_default();
+    assert_eq!(
+        (outcome.decision, outcome.source),
+        (Decision::Allow, Source::Online),
+        "{report}"
+    );
+    let outcome = checker.check(pour(701, &[300])).await.expect("checks");
+    let report = serde_json::to_string(&outcome).unwrap_or_default();
+    assert_eq!(outcome.decision, Decision::Forbid, "{report}");
+    assert_eq!(outcome.reasons.len(), 1, "{report}");
+    assert_eq!(outcome.reasons[0].code, "partial_sale_exceeds_rest");
+    let data = &outcome.reasons[0].data;
+    assert_eq!(
+        [
+            &data["innerUnitCount"],
+            &data["soldUnitCount"],
+            &data["inReceipt"],
+            &data["rest"]
+        ],
+        [&json!(50_000), &json!(49_000), &json!(300), &json!(700)]
+    );
+
+    // The last litre poured elsewhere: the keg is sold, no part of it may be sold again.
+    emu.admin
+        .sell_units(vec![keg.clone()], Some(1_000))
+        .await
+        .expect("rest sold");
+    let outcome = checker.check(pour(1, &[])).await.expect("checks");
+    let report = serde_json::to_string(&outcome).unwrap_or_default();
+    assert_eq!(outcome.decision, Decision::Forbid, "{report}");
+    assert!(cases(&outcome).contains(&3), "sold: {report}");
 }
 
 mod doubles;
