@@ -6,6 +6,7 @@
 //! * [`routes`] — the route table the router and the OpenAPI document are built from (path,
 //!   methods, who may call, what each method takes and answers); [`openapi`] — that document;
 //! * [`auth`] — Basic / Token; [`throttle`] — 429 after repeated failures from one address;
+//!   `keep_alive` — refusals read the rest of the body; answers that leave it say `close`;
 //! * [`clients`] — per-till counters by `X-ClientId`;
 //! * [`v2`], [`v1`], [`sold`] — the handlers; [`check`] — answers to checks.
 
@@ -18,6 +19,7 @@ pub mod clients;
 mod deadline;
 pub mod error;
 pub mod instances;
+mod keep_alive;
 mod live;
 pub mod metrics;
 pub mod openapi;
@@ -185,6 +187,7 @@ async fn guarded<M: Backend>(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0.ip());
     if let Some(wait) = peer.and_then(|ip| state.throttle.refused(ip)) {
+        keep_alive::drain(request).await;
         return ApiError::too_many_attempts(wait).into_response();
     }
     match state.auth.check(request.headers(), scheme).await {
@@ -196,6 +199,7 @@ async fn guarded<M: Backend>(
             if let (Some(ip), true) = (peer, presented) {
                 state.throttle.failed(ip);
             }
+            keep_alive::drain(request).await;
             err.into_response()
         }
     }
@@ -227,12 +231,14 @@ async fn observe<M: Backend>(
         id,
         counters: counters.clone(),
     });
+    let (request, body_progress) = keep_alive::track(request);
     let limit = state.request_timeout;
-    let response =
+    let mut response =
         match tokio::time::timeout(limit, next.run(request).instrument(span.clone())).await {
             Ok(response) => response,
             Err(_) => ApiError::timeout(limit.as_secs().max(1)).into_response(),
         };
+    keep_alive::close_unless_read(&mut response, body_progress.as_ref());
     counters.requests.fetch_add(1, Ordering::Relaxed);
     if is_check {
         state.check_latency.observe(started.elapsed());

@@ -5,6 +5,7 @@ mod auth;
 mod conformance;
 mod errors;
 mod init;
+mod keep_alive;
 mod live;
 mod metrics;
 mod openapi;
