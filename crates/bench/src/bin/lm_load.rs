@@ -6,7 +6,11 @@
 //! module that has not caught up with the source 60 s after the run (crates/bench/tests holds a
 //! short run of it for the test suite).
 //!
-//! `cargo run -p bench --bin lm_load -- [--seconds S] [--connections C] [--codes N] [--batch B]`
+//! One more connection, the probe, sends a request every `--probe-ms` (default 10) as a till
+//! does, one at a time: its latencies are what a till sees while the module is saturated.
+//!
+//! `cargo run -p bench --bin lm_load -- [--seconds S] [--connections C] [--codes N] [--batch B]
+//! [--probe-ms M]`
 //!
 //! The emulator runs in this process; the module (`lm::api::run`: sync engine + API) runs in a
 //! child process (this binary re-run with `--module-child`) so that its RSS is its own. The
@@ -46,6 +50,7 @@ struct Args {
     connections: usize,
     codes: u64,
     batch: u64,
+    probe_every: Duration,
 }
 
 fn args() -> Args {
@@ -54,6 +59,7 @@ fn args() -> Args {
         connections: 32,
         codes: 200_000,
         batch: 20_000,
+        probe_every: Duration::from_millis(10),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -67,6 +73,7 @@ fn args() -> Args {
             "--connections" => args.connections = value() as usize,
             "--codes" => args.codes = value(),
             "--batch" => args.batch = value(),
+            "--probe-ms" => args.probe_every = Duration::from_millis(value().max(1)),
             other => panic!("unknown argument {other:?}"),
         }
     }
@@ -255,6 +262,29 @@ async fn main() {
             latencies
         }));
     }
+    // The till-paced probe: one request every `probe_every`, its own latencies.
+    let probe = tokio::spawn({
+        let (done, errors, every) = (done.clone(), errors.clone(), args.probe_every);
+        async move {
+            let mut connection = Connection::open(addr).await;
+            let mut latencies: Vec<u32> = Vec::new();
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut i = 0u64;
+            while !done.load(Ordering::Relaxed) {
+                tick.tick().await;
+                let body = format!("{{\"cis_list\":[{{\"cis\":\"{}\",\"pg\":16}}]}}", ki(i));
+                let t = Instant::now();
+                let answer = connection.out_check(&body).await;
+                latencies.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                if answer != 200 {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+                i += 1;
+            }
+            latencies
+        }
+    });
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     done.store(true, Ordering::Relaxed);
@@ -267,6 +297,13 @@ async fn main() {
             Err(_) => broken += 1,
         }
     }
+    let mut probe = match probe.await {
+        Ok(latencies) => latencies,
+        Err(_) => {
+            broken += 1;
+            Vec::new()
+        }
+    };
     let elapsed = started.elapsed();
     let load_after = load_avg();
     let (added, next) = feeder.await.expect("feeder");
@@ -281,7 +318,14 @@ async fn main() {
     drop(module);
 
     latencies.sort_unstable();
-    let p = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q) as usize];
+    probe.sort_unstable();
+    let percentiles = |sorted: &[u32]| match sorted.len() {
+        0 => "none".to_owned(),
+        n => {
+            let p = |q: f64| sorted[((n as f64 - 1.0) * q) as usize];
+            format!("{} / {} / {} / {}", p(0.5), p(0.99), p(0.999), p(1.0))
+        }
+    };
     let errors = errors.load(Ordering::Relaxed);
     println!("{}", machine_line());
     println!("load average before / after: {load_before} / {load_after}");
@@ -299,9 +343,13 @@ async fn main() {
     );
     row("error responses (non-200)", errors.to_string());
     row("connections broken", broken.to_string());
+    row("p50 / p99 / p99.9 / max, µs", percentiles(&latencies));
     row(
-        "p50 / p99 / p99.9 / max, µs",
-        format!("{} / {} / {} / {}", p(0.5), p(0.99), p(0.999), p(1.0)),
+        &format!(
+            "probe (1 request every {} ms): requests, p50 / p99 / p99.9 / max, µs",
+            args.probe_every.as_millis()
+        ),
+        format!("{}, {}", probe.len(), percentiles(&probe)),
     );
     row(
         "codes blocked during the run",
