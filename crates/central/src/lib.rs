@@ -41,7 +41,8 @@ use tokio_util::task::TaskTracker;
 
 pub use error::Error;
 use faults::FaultBoard;
-use state::{AppState, Urls};
+use state::AppState;
+pub use state::Urls;
 use store::Store;
 
 /// Body limit of the main host (admin bulk requests are large).
@@ -161,6 +162,34 @@ pub async fn run(
     cancel.cancel();
     tracker.wait().await;
     Ok(())
+}
+
+/// A running emulator started by [`start_on_loopback`].
+pub struct Started {
+    /// The URLs clients are told: the main host and one per CDN host.
+    pub urls: Urls,
+    /// The emulator: ends with [`run`]'s result once the shutdown future has completed.
+    pub task: tokio::task::JoinHandle<Result<(), Error>>,
+}
+
+/// Binds the main host and `cdn_hosts` CDN hosts on 127.0.0.1 ephemeral ports and runs the
+/// emulator (spawned on the current runtime) until `shutdown` completes — for tests,
+/// benchmarks and the demo. The sockets are bound when this returns, so clients may connect
+/// at once.
+pub async fn start_on_loopback(
+    config: Config,
+    cdn_hosts: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<Started> {
+    let main = TcpListener::bind("127.0.0.1:0").await?;
+    let mut cdn = Vec::with_capacity(cdn_hosts);
+    for _ in 0..cdn_hosts {
+        cdn.push(TcpListener::bind("127.0.0.1:0").await?);
+    }
+    let listeners = Listeners { main, cdn };
+    let urls = advertised_urls(&config, &listeners)?;
+    let task = tokio::spawn(run(config, listeners, shutdown));
+    Ok(Started { urls, task })
 }
 
 /// The TLS acceptor of every listener: a certificate for `localhost`, the loopback addresses

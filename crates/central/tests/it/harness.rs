@@ -1,9 +1,8 @@
 //! Starts an emulator on ephemeral loopback ports with a fresh data directory.
 
 use central::client::{AdminClient, http_client, http_client_trusting};
-use central::{Config, Listeners};
+use central::{Config, Started};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -31,23 +30,18 @@ pub async fn start_in(dir: tempfile::TempDir, hosts: usize) -> Emulator {
 
 /// With `tls`, every listener speaks HTTPS and `admin`/`http` trust only `DATA/tls/ca.pem`.
 pub async fn start_with(dir: tempfile::TempDir, hosts: usize, tls: bool) -> Emulator {
-    let main = TcpListener::bind("127.0.0.1:0").await.expect("bind main");
-    let mut cdn = Vec::new();
-    for _ in 0..hosts {
-        cdn.push(TcpListener::bind("127.0.0.1:0").await.expect("bind cdn"));
-    }
     let config = Config {
         tls,
         ..Config::new(dir.path())
     };
     // The CLI makes the CA before serving too, so that its path can be printed.
     let ca_file = tls.then(|| central::tls::Ca::ensure(dir.path()).expect("CA").pem_path);
-    let listeners = Listeners { main, cdn };
-    let urls = central::advertised_urls(&config, &listeners).expect("urls");
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(central::run(config, listeners, async {
+    let Started { urls, task } = central::start_on_loopback(config, hosts, async {
         let _ = stopped.await;
-    }));
+    })
+    .await
+    .expect("start the emulator");
     let (admin, http) = match &ca_file {
         Some(ca) => (
             AdminClient::with_ca_file(&urls.main, ca).expect("client"),

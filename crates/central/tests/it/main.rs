@@ -7,6 +7,7 @@ mod fault_state;
 mod faults;
 mod feed;
 mod harness;
+mod loopback;
 mod pouchdb;
 mod replication;
 mod sandbox;
