@@ -5,12 +5,11 @@
 
 use std::time::Duration;
 
+use central::Config;
 use central::client::AdminClient;
 use central::issue::IssueSpec;
-use central::{Config, Listeners};
 use serde_json::{Value, json};
 use till::{CheckRequest, Checker, Decision, ReceiptItem, Source, TillConfig};
-use tokio::net::TcpListener;
 
 struct Emulator {
     main: String,
@@ -23,18 +22,14 @@ struct Emulator {
 
 async fn emulator(hosts: usize) -> Emulator {
     let dir = tempfile::tempdir().expect("tempdir");
-    let main = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let mut cdn = Vec::new();
-    for _ in 0..hosts {
-        cdn.push(TcpListener::bind("127.0.0.1:0").await.expect("bind"));
-    }
     let config = Config::new(dir.path().join("central"));
-    let listeners = Listeners { main, cdn };
-    let urls = central::advertised_urls(&config, &listeners).expect("urls");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(central::run(config, listeners, async {
+    let urls = central::start_on_loopback(config, hosts, async {
         let _ = stopped.await;
-    }));
+    })
+    .await
+    .expect("emulator")
+    .urls;
     let admin = AdminClient::new(&urls.main).expect("admin");
     let token = admin.token("7700000001").await.expect("token");
     admin.sandbox().await.expect("sandbox loaded");

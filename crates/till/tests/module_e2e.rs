@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use central::Config;
 use central::client::AdminClient;
-use central::{Config, Listeners};
 use lm::api::{ApiState, Auth, ServeConfig, run_module};
 use lm::{ManualClock, Module, ModuleConfig};
 use till::queue::{Operation, SoldQueue};
@@ -30,16 +30,11 @@ async fn link_cut_and_repeat_sale_with_the_real_module() {
     let dir = tempfile::tempdir().expect("tempdir");
     till::online::install_crypto();
     // The operator: one CDN host, the guide's sandbox codes and lists.
-    let main = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let cdn = vec![TcpListener::bind("127.0.0.1:0").await.expect("bind")];
     let config = Config::new(dir.path().join("central"));
-    let listeners = Listeners { main, cdn };
-    let urls = central::advertised_urls(&config, &listeners).expect("urls");
-    tokio::spawn(central::run(
-        config,
-        listeners,
-        std::future::pending::<()>(),
-    ));
+    let urls = central::start_on_loopback(config, 1, std::future::pending())
+        .await
+        .expect("emulator")
+        .urls;
     let admin = AdminClient::new(&urls.main).expect("admin");
     let token = admin.token("7700000001").await.expect("token");
     admin.sandbox().await.expect("sandbox");
