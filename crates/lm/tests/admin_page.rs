@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
+use central::Config;
 use central::client::AdminClient;
-use central::{Config, Listeners};
 use lm::api::{ServiceConfig, run};
 use lm::{ModuleConfig, Poll, SystemClock};
 use serde_json::json;
@@ -57,15 +57,12 @@ async fn admin_page_initialises_the_module_and_shows_progress_until_ready() {
 
     // The operator emulator with a participant and some blocked codes to pull.
     let central_dir = tempfile::tempdir().unwrap();
-    let main = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = Config::new(central_dir.path());
-    let listeners = Listeners { main, cdn: vec![] };
-    let urls = central::advertised_urls(&config, &listeners).unwrap();
     let stop_central = CancellationToken::new();
-    tokio::spawn({
-        let stop = stop_central.clone();
-        central::run(config, listeners, async move { stop.cancelled().await })
-    });
+    let config = Config::new(central_dir.path());
+    let urls = central::start_on_loopback(config, 0, stop_central.clone().cancelled_owned())
+        .await
+        .unwrap()
+        .urls;
     let admin = AdminClient::new(&urls.main).unwrap();
     let token = admin.token(INN).await.unwrap();
     let blocked: Vec<String> = (0..300).map(|n| format!("01{}21{n:07}", gtin(1))).collect();

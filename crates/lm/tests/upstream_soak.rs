@@ -22,7 +22,6 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use store::{Gtin, KiFingerprint, ListDb, ListSnapshot};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 /// GTINs the blocked KIs are spread over (so `grey_gtin` changes as KIs come and go).
@@ -242,24 +241,18 @@ struct Emulator {
 
 async fn emulator() -> Emulator {
     let dir = tempfile::tempdir().expect("tempdir");
-    let main = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let listeners = central::Listeners {
-        main,
-        cdn: Vec::new(),
-    };
-    let config = central::Config::new(dir.path());
-    let url = central::advertised_urls(&config, &listeners)
-        .expect("urls")
-        .main;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(central::run(config, listeners, async {
+    let started = central::start_on_loopback(central::Config::new(dir.path()), 0, async {
         let _ = stopped.await;
-    }));
+    })
+    .await
+    .expect("emulator");
+    let url = started.urls.main;
     Emulator {
         admin: AdminClient::new(&url).expect("admin client"),
         url,
         stop: Some(stop),
-        task,
+        task: started.task,
         dir,
     }
 }

@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
+use central::Config;
 use central::client::AdminClient;
-use central::{Config, Listeners};
 use lm::api::{
     ApiState, Auth, AuthThrottle, Backend, BackendError, CodeFacts, ServeConfig, Snapshot,
     ThrottlePolicy, run_module, serve,
@@ -231,11 +231,10 @@ pub struct Emulator {
 
 pub async fn start_emulator() -> Emulator {
     let dir = tempfile::tempdir().unwrap();
-    let main = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = Config::new(dir.path());
-    let listeners = Listeners { main, cdn: vec![] };
-    let urls = central::advertised_urls(&config, &listeners).unwrap();
-    tokio::spawn(central::run(config, listeners, std::future::pending()));
+    let urls = central::start_on_loopback(Config::new(dir.path()), 0, std::future::pending())
+        .await
+        .unwrap()
+        .urls;
     let admin = AdminClient::new(&urls.main).unwrap();
     let token = admin.token("7700000001").await.unwrap();
     Emulator {
