@@ -84,11 +84,11 @@ async fn real_module(service: &str) -> RealModule {
 /// The operator emulator with a few blocked codes, and a participant token.
 async fn emulator() -> (String, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let main = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = central::Config::new(dir.path());
-    let listeners = central::Listeners { main, cdn: vec![] };
-    let urls = central::advertised_urls(&config, &listeners).unwrap();
-    tokio::spawn(central::run(config, listeners, std::future::pending()));
+    let urls = central::start_on_loopback(config, 0, std::future::pending())
+        .await
+        .unwrap()
+        .urls;
     let admin = central::client::AdminClient::new(&urls.main).unwrap();
     let token = admin.token("7700000001").await.unwrap();
     let kis = (0..25)

@@ -8,10 +8,9 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
+use central::Config;
 use central::client::AdminClient;
-use central::{Config, Listeners};
 use serde_json::Value;
-use tokio::net::TcpListener;
 
 pub const ZNAK: &str = env!("CARGO_BIN_EXE_znak");
 
@@ -145,11 +144,10 @@ pub struct Emulator {
 
 pub async fn emulator() -> Emulator {
     let dir = tempfile::tempdir().expect("temp dir");
-    let main = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let config = Config::new(dir.path());
-    let listeners = Listeners { main, cdn: vec![] };
-    let urls = central::advertised_urls(&config, &listeners).expect("urls");
-    tokio::spawn(central::run(config, listeners, std::future::pending()));
+    let urls = central::start_on_loopback(Config::new(dir.path()), 0, std::future::pending())
+        .await
+        .expect("emulator")
+        .urls;
     let admin = AdminClient::new(&urls.main).expect("admin client");
     Emulator {
         url: urls.main,
