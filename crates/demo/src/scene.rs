@@ -219,21 +219,18 @@ async fn start_emulator(
     stop: &CancellationToken,
 ) -> Result<Emulator, DemoError> {
     let setup = |e: std::io::Error| DemoError::Setup(e.to_string());
-    let main = TcpListener::bind("127.0.0.1:0").await.map_err(setup)?;
-    let mut cdn = Vec::new();
-    for _ in 0..CDN_HOSTS {
-        cdn.push(TcpListener::bind("127.0.0.1:0").await.map_err(setup)?);
-    }
     let config = central::Config::new(dir.path().join("central"));
-    let listeners = central::Listeners { main, cdn };
-    let urls = central::advertised_urls(&config, &listeners).map_err(setup)?;
-    let stopped = stop.clone();
+    let started = central::start_on_loopback(config, CDN_HOSTS, stop.clone().cancelled_owned())
+        .await
+        .map_err(setup)?;
     tokio::spawn(async move {
-        if let Err(err) = central::run(config, listeners, stopped.cancelled_owned()).await {
+        if let Ok(Err(err)) = started.task.await {
             eprintln!("demo: emulator stopped: {err}");
         }
     });
-    Ok(Emulator { main: urls.main })
+    Ok(Emulator {
+        main: started.urls.main,
+    })
 }
 
 struct Codes {
