@@ -15,7 +15,6 @@ use central::issue::IssueSpec;
 use lm::sync::source::{Source, Timeouts};
 use protocol::registration::{RegisterResponse, ReplicationSource};
 use protocol::replication::Seq;
-use tokio::net::TcpListener;
 
 /// Codes per admin request (as `znak central admin issue` sends them).
 const CHUNK: usize = 100_000;
@@ -29,15 +28,11 @@ async fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(10_000_000);
     let dir = tempfile::tempdir().expect("tempdir");
-    let main_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let cdn = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let config = central::Config::new(dir.path());
-    let listeners = central::Listeners {
-        main: main_listener,
-        cdn: vec![cdn],
-    };
-    let urls = central::advertised_urls(&config, &listeners).expect("urls");
-    tokio::spawn(central::run(config, listeners, std::future::pending()));
+    let urls =
+        central::start_on_loopback(central::Config::new(dir.path()), 1, std::future::pending())
+            .await
+            .expect("emulator")
+            .urls;
     let admin = AdminClient::new(&urls.main).expect("client");
     let token = admin.token("7700000001").await.expect("token");
     let http = http_client().expect("http");

@@ -139,16 +139,12 @@ async fn main() {
     let args = args();
 
     let emulator_dir = tempfile::tempdir().expect("tempdir");
-    let main_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let listeners = central::Listeners {
-        main: main_listener,
-        cdn: Vec::new(),
-    };
     let config = central::Config::new(emulator_dir.path());
-    let url = central::advertised_urls(&config, &listeners)
-        .expect("urls")
+    let url = central::start_on_loopback(config, 0, std::future::pending())
+        .await
+        .expect("emulator")
+        .urls
         .main;
-    tokio::spawn(central::run(config, listeners, std::future::pending()));
     let admin = AdminClient::new(&url).expect("admin");
     let token = admin.token("7700000001").await.expect("token");
     eprintln!("blocking {} codes at the emulator…", args.codes);

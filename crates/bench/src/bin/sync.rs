@@ -18,8 +18,8 @@ use std::time::Instant;
 
 use bench::synthetic_source::{self, SyntheticLists, gtin, ki};
 use bench::{Table, machine_line, rate};
+use central::Config;
 use central::client::AdminClient;
-use central::{Config, Listeners};
 use lm::{InitRequest, Module, ModuleConfig, Status, SystemClock};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -108,13 +108,10 @@ async fn run() {
         return synthetic_run(n, prices).await;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let main = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let urls = central::start_on_loopback(Config::new(dir.path()), 0, std::future::pending())
         .await
-        .expect("bind");
-    let config = Config::new(dir.path());
-    let listeners = Listeners { main, cdn: vec![] };
-    let urls = central::advertised_urls(&config, &listeners).expect("urls");
-    tokio::spawn(central::run(config, listeners, std::future::pending()));
+        .expect("emulator")
+        .urls;
     let admin = AdminClient::new(&urls.main).expect("admin client");
     let token = admin.token("7700000001").await.expect("token");
 

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::post;
 use bench::{Table, machine_line};
+use central::Config;
 use central::client::AdminClient;
-use central::{Config, Listeners};
 use rand::Rng;
 use serde_json::{Value, json};
 use till::{CheckRequest, Checker, Source, TillConfig};
@@ -42,16 +42,11 @@ fn services(dir: std::path::PathBuf) -> (Emulator, String) {
             .build()
             .expect("services runtime");
         runtime.block_on(async move {
-            let main = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            let cdn = vec![TcpListener::bind("127.0.0.1:0").await.expect("bind")];
             let config = Config::new(dir.join("central"));
-            let listeners = Listeners { main, cdn };
-            let urls = central::advertised_urls(&config, &listeners).expect("urls");
-            tokio::spawn(central::run(
-                config,
-                listeners,
-                std::future::pending::<()>(),
-            ));
+            let urls = central::start_on_loopback(config, 1, std::future::pending())
+                .await
+                .expect("emulator")
+                .urls;
             let module = module_double().await;
             let _ = tx.send((urls.main, urls.cdn, module));
             std::future::pending::<()>().await;

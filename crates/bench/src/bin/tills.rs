@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bench::{Table, machine_line};
+use central::Config;
 use central::client::AdminClient;
-use central::{Config, Listeners};
 use lm::api::{ApiState, Auth, ServeConfig, run_module};
 use lm::{Module, ModuleConfig, SystemClock};
 use rand::Rng;
@@ -103,19 +103,11 @@ fn services(dir: std::path::PathBuf) -> Services {
             .build()
             .expect("services runtime");
         runtime.block_on(async move {
-            let main = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            let mut cdn = Vec::new();
-            for _ in 0..HOSTS {
-                cdn.push(TcpListener::bind("127.0.0.1:0").await.expect("bind"));
-            }
             let config = Config::new(dir.join("central"));
-            let listeners = Listeners { main, cdn };
-            let urls = central::advertised_urls(&config, &listeners).expect("urls");
-            tokio::spawn(central::run(
-                config,
-                listeners,
-                std::future::pending::<()>(),
-            ));
+            let urls = central::start_on_loopback(config, HOSTS, std::future::pending())
+                .await
+                .expect("emulator")
+                .urls;
             let module = Module::open(
                 ModuleConfig::new(dir.join("lm"), &urls.main),
                 Arc::new(SystemClock),
