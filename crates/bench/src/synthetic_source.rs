@@ -17,6 +17,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use protocol::registration::{Databases, RegisterResponse, ReplicationSource};
 use protocol::replication::db;
 use serde_json::json;
@@ -81,6 +82,10 @@ pub async fn serve(lists: SyntheticLists, listener: TcpListener) -> std::io::Res
         .route("/{db}", get(info))
         .route("/{db}/_changes", get(changes))
         .with_state(lists);
+    // Small answers must not wait for the peer's delayed ACK (Nagle).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app).await
 }
 
