@@ -130,6 +130,22 @@ fn blocked_count(status: &Value) -> u64 {
         .unwrap_or(0)
 }
 
+/// One `outCheck` of `code`: its latency in µs into `latencies`, a non-200 counted in `errors`.
+async fn check_once(
+    connection: &mut Connection,
+    code: &str,
+    latencies: &mut Vec<u32>,
+    errors: &AtomicU64,
+) {
+    let body = format!("{{\"cis_list\":[{{\"cis\":\"{code}\",\"pg\":16}}]}}");
+    let t = Instant::now();
+    let answer = connection.out_check(&body).await;
+    latencies.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+    if answer != 200 {
+        errors.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let argv: Vec<String> = std::env::args().collect();
@@ -246,13 +262,7 @@ async fn main() {
                 } else {
                     ki(50_000_000 + i)
                 };
-                let body = format!("{{\"cis_list\":[{{\"cis\":\"{code}\",\"pg\":16}}]}}");
-                let t = Instant::now();
-                let answer = connection.out_check(&body).await;
-                latencies.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                if answer != 200 {
-                    errors.fetch_add(1, Ordering::Relaxed);
-                }
+                check_once(&mut connection, &code, &mut latencies, &errors).await;
                 i += 1;
             }
             latencies
@@ -269,13 +279,7 @@ async fn main() {
             let mut i = 0u64;
             while !done.load(Ordering::Relaxed) {
                 tick.tick().await;
-                let body = format!("{{\"cis_list\":[{{\"cis\":\"{}\",\"pg\":16}}]}}", ki(i));
-                let t = Instant::now();
-                let answer = connection.out_check(&body).await;
-                latencies.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                if answer != 200 {
-                    errors.fetch_add(1, Ordering::Relaxed);
-                }
+                check_once(&mut connection, &ki(i), &mut latencies, &errors).await;
                 i += 1;
             }
             latencies
