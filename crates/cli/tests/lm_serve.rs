@@ -55,6 +55,21 @@ fn passwd_refuses_an_empty_password() {
 }
 
 #[test]
+fn passwd_refuses_the_factory_password_and_short_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    for (login, typed, says) in [
+        ("admin", "admin\n", "factory login"),
+        ("kassa", "short\n", "at least 8 characters"),
+    ] {
+        let output = passwd(dir.path(), login, typed);
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says), "{stderr}");
+        assert!(!dir.path().join("credentials.toml").exists());
+    }
+}
+
+#[test]
 fn serve_refuses_default_credentials_off_loopback() {
     let dir = tempfile::tempdir().unwrap();
     // Binding every interface is only a bind: the module refuses before serving anything.

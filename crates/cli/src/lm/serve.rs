@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
 use lm::SystemClock;
+use lm::api::admin::MIN_PASSWORD_LEN;
 use lm::api::{StoredCredentials, auth::DEFAULT_LOGIN, run};
 use lm::settings::{Settings, default_data_dir};
 use tokio_util::sync::CancellationToken;
@@ -142,6 +143,15 @@ pub fn passwd(args: PasswdArgs) -> anyhow::Result<ExitCode> {
     let password = line.trim_end_matches(['\r', '\n']);
     if password.is_empty() {
         bail!("the password is empty: pass it on stdin, e.g. `echo 'secret' | znak lm passwd`");
+    }
+    if args.login == DEFAULT_LOGIN && password == "admin" {
+        bail!(
+            "admin/admin is the factory login this command replaces; choose another password \
+             (at least {MIN_PASSWORD_LEN} characters)"
+        );
+    }
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        bail!("the password must be at least {MIN_PASSWORD_LEN} characters");
     }
     let stored = StoredCredentials::new(&args.login, password)?;
     let path = stored.save(&data)?;

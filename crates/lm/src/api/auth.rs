@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -152,12 +152,27 @@ pub struct Auth {
     verified: RwLock<Option<[u8; 32]>>,
     /// Requests refused for missing or wrong credentials (metrics).
     failures: AtomicU64,
+    /// The factory login is in force: no stored credentials, or stored ones that are
+    /// `admin`/`admin` again (which must not open a non-loopback listener either).
+    factory: AtomicBool,
+}
+
+/// Whether `stored` is the factory login written down: `admin` with the password `admin`.
+fn is_factory(stored: &StoredCredentials) -> bool {
+    stored.login == DEFAULT_LOGIN
+        && PasswordHash::new(&stored.password_hash).is_ok_and(|hash| {
+            Argon2::default()
+                .verify_password(DEFAULT_PASSWORD.as_bytes(), &hash)
+                .is_ok()
+        })
 }
 
 impl Auth {
     /// `stored` = `None` means the documented default `admin`/`admin`.
     pub fn new(stored: Option<StoredCredentials>, tokens: Vec<Uuid>) -> Auth {
+        let factory = stored.as_ref().is_none_or(is_factory);
         Auth {
+            factory: AtomicBool::new(factory),
             stored: RwLock::new(stored),
             persist_in: None,
             tokens,
@@ -178,9 +193,9 @@ impl Auth {
         self
     }
 
-    /// True while the factory default login is in force.
+    /// True while the factory default login is in force, stored or not.
     pub fn is_default(&self) -> bool {
-        self.current().is_none()
+        self.factory.load(Ordering::Relaxed)
     }
 
     fn current(&self) -> Option<StoredCredentials> {
@@ -193,6 +208,7 @@ impl Auth {
     /// Replaces the login and password (argon2id hash; saved first when persisted, so a
     /// failed write changes nothing). Requests with the old credentials are refused from now.
     pub async fn change(&self, login: &str, password: &str) -> Result<(), CredentialsError> {
+        let factory = login == DEFAULT_LOGIN && password == DEFAULT_PASSWORD;
         let (login, password) = (login.to_owned(), password.to_owned());
         let stored = tokio::task::spawn_blocking(move || StoredCredentials::new(&login, &password))
             .await
@@ -205,6 +221,7 @@ impl Auth {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         *current = Some(stored);
+        self.factory.store(factory, Ordering::Relaxed);
         if let Ok(mut verified) = self.verified.write() {
             *verified = None;
         }

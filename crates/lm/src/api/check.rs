@@ -115,8 +115,10 @@ pub fn require_ready(snapshot: &Snapshot) -> Result<(), ApiError> {
         ModuleState::SyncError => Err(ApiError::sync_stale()),
         ModuleState::NotConfigured => Err(ApiError::not_ready("not_configured")),
         ModuleState::Initialization => Err(ApiError::not_ready("initialization")),
-        ModuleState::Failure | ModuleState::Unknown => Err(ApiError::internal(
-            "the local module is in status failure: its store cannot be used; see its log",
+        // protocol.md §3.4: any status but `ready` is a 400; `failure` has no code of its own,
+        // and 4045 (not ready) makes a till fall back exactly as it does for the others.
+        ModuleState::Failure | ModuleState::Unknown => Err(ApiError::not_ready(
+            "failure (its store cannot be used; see the module's log)",
         )),
     }
 }

@@ -120,10 +120,11 @@ pub fn routes<M: Backend>() -> Vec<Route<M>> {
                     .optional_basic(),
             ],
         ),
-        // Open: it describes the API and holds no secrets.
+        // Basic like every route but `status` and `/metrics` (issues 5 and 8), though it holds
+        // no secrets.
         route(
             "/api/openapi.json",
-            Open,
+            Basic,
             get(openapi::serve::<M>),
             vec![Op::get("This OpenAPI document").json(200, schema::<OpenApiDocument>)],
         ),

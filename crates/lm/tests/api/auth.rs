@@ -154,3 +154,38 @@ async fn default_admin_works_on_loopback_only() {
         .await
         .unwrap();
 }
+
+/// `admin`/`admin` written into credentials.toml (by hand, an old version or the library) is
+/// still the factory login: it opens no listener off loopback either.
+#[tokio::test]
+async fn stored_admin_admin_is_still_the_factory_login() {
+    let written = StoredCredentials::new("admin", "admin").unwrap();
+    let auth = Auth::new(Some(written), vec![]);
+    assert!(auth.is_default());
+    let listener = TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let state = Arc::new(ApiState::new(FakeBackend::ready(), auth));
+    let result = serve(
+        state,
+        listener,
+        ServeConfig::default(),
+        CancellationToken::new(),
+    )
+    .await;
+    assert!(matches!(
+        result.unwrap_err(),
+        ServeError::DefaultCredentialsOffLoopback(_)
+    ));
+
+    // Another password for `admin`, or `admin` as another login's password, is not.
+    let other = StoredCredentials::new("admin", "long enough secret").unwrap();
+    assert!(!Auth::new(Some(other), vec![]).is_default());
+    let other = StoredCredentials::new("kassa", "admin").unwrap();
+    assert!(!Auth::new(Some(other), vec![]).is_default());
+
+    // Changing the login at run time follows the same rule.
+    let auth = Auth::new(None, vec![]);
+    auth.change("kassa", "long enough secret").await.unwrap();
+    assert!(!auth.is_default());
+    auth.change("admin", "admin").await.unwrap();
+    assert!(auth.is_default());
+}

@@ -336,7 +336,7 @@ async fn not_ready_is_400_with_error_code() {
         (ModuleState::NotConfigured, Some(4045), 400),
         (ModuleState::Initialization, Some(4045), 400),
         (ModuleState::SyncError, Some(4050), 400),
-        (ModuleState::Failure, None, 500),
+        (ModuleState::Failure, Some(4045), 400),
     ];
     for (state, error_code, http) in cases {
         server.state.backend.set_state(state.clone());
@@ -370,6 +370,11 @@ async fn not_ready_is_400_with_error_code() {
             .unwrap();
         let (status, answer) = json_of(response).await;
         assert_error(status, &answer, http);
+        assert_eq!(
+            answer.get("errorCode").and_then(|c| c.as_u64()),
+            error_code,
+            "{state:?} GET /api/v1/cis/outCheck"
+        );
     }
 }
 

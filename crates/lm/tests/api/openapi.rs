@@ -15,9 +15,9 @@ use crate::support::{
 const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH"];
 
 async fn fetch_document(base: &str) -> Value {
-    // Open like status: no credentials.
     let response = http_client()
         .get(format!("{base}/api/openapi.json"))
+        .header("Authorization", admin())
         .send()
         .await
         .unwrap();

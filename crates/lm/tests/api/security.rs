@@ -22,14 +22,9 @@ use crate::support::{
     start_with,
 };
 
-/// Routes that may answer without credentials: `status` (the till polls it first), `/metrics`
-/// (scrapers; Basic when `metrics_require_auth`) and the OpenAPI document (it holds no secrets).
-const OPEN_ALLOWED: &[&str] = &[
-    "/api/v1/status",
-    "/api/v2/status",
-    "/metrics",
-    "/api/openapi.json",
-];
+/// Routes that may answer without credentials: `status` (the till polls it first) and
+/// `/metrics` (scrapers; Basic when `metrics_require_auth`).
+const OPEN_ALLOWED: &[&str] = &["/api/v1/status", "/api/v2/status", "/metrics"];
 const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH"];
 const LOGIN: &str = "kassa";
 const PASSWORD: &str = "Pa55-word-never-logged";
