@@ -94,6 +94,11 @@ async fn sync_progress_is_reported_in_v2_and_v1_status_mid_pull_and_after() {
     let before = served.status("v2").await;
     assert_eq!(before["status"], "not_configured");
     assert!(before.get("syncProgress").is_none(), "{before}");
+    let before = served.status("v1").await;
+    assert_eq!(
+        before["requiresDownload"], true,
+        "nothing pulled yet: {before}"
+    );
 
     module.init(init_request()).await.unwrap();
     tokio::time::timeout(
@@ -125,6 +130,7 @@ async fn sync_progress_is_reported_in_v2_and_v1_status_mid_pull_and_after() {
         v1["replicationStatus"]["blocked_cis"]["serverDocCount"], 60,
         "{v1}"
     );
+    assert_eq!(v1["requiresDownload"], true, "mid-pull: {v1}");
     assert_only_known_fields(&v1, &["requiresDownload", "replicationStatus"]);
 
     // The link returns a minute later: the bar continues from 21, not from zero.
@@ -147,6 +153,15 @@ async fn sync_progress_is_reported_in_v2_and_v1_status_mid_pull_and_after() {
     assert_eq!(v2["dbState"]["blocked_cis"]["docCount"], 60, "{v2}");
     for db in ["blocked_gtin", "min_price"] {
         assert_eq!(v2["syncProgress"][db]["pulled"], true, "{v2}");
+    }
+    let v1 = served.status("v1").await;
+    assert_eq!(v1["requiresDownload"], false, "every list pulled: {v1}");
+    for (db, lists) in v1["replicationStatus"]
+        .as_object()
+        .expect("replicationStatus")
+    {
+        assert!(lists["timeLag"].is_number(), "{db}: {v1}");
+        assert!(lists["localDocCount"].is_u64(), "{db}: {v1}");
     }
     // The same numbers through the Module API (what /metrics exports).
     let snapshot = module.status();

@@ -136,6 +136,28 @@ async fn sell_return_and_the_sold_flag() {
     assert_eq!(page, json!({"total_count": 1, "cis_list": [second]}));
 }
 
+/// `init` again keeps the sold DB unless `clearSold` is true (protocol.md §3.3).
+#[tokio::test]
+async fn init_keeps_the_sold_db_unless_clear_sold() {
+    let emulator = start_emulator().await;
+    let lm = start_lm(&emulator.url, FAST).await;
+    lm.init(&emulator.token, false).await;
+    let sold = ki(3, "5ClEaR1");
+    let (status, body) = lm
+        .post("/api/v2/cis/sell", json!({"cis_list": [sold]}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    for (clear_sold, left) in [(false, 1), (true, 0)] {
+        let body = json!({"token": emulator.token, "clearSold": clear_sold});
+        let (status, answer) = lm.post("/api/v2/init", body).await;
+        assert_eq!(status, 200, "{answer}");
+        lm.wait_status("ready").await;
+        let (_, page) = lm.get("/api/v2/cis/sold").await;
+        assert_eq!(page["total_count"], left, "clearSold {clear_sold}: {page}");
+        assert_eq!(lm.check(&sold, None).await["sold"], left == 1);
+    }
+}
+
 #[tokio::test]
 async fn sold_entries_expire_after_30_days_and_72_h_without_sync_is_4050() {
     let emulator = start_emulator().await;

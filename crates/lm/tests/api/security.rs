@@ -30,6 +30,8 @@ const LOGIN: &str = "kassa";
 const PASSWORD: &str = "Pa55-word-never-logged";
 const WRONG_PASSWORD: &str = "guess-never-logged-either";
 const TOKEN: &str = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+/// A till's fiscal drive number, as tills send it in `X-ClientId`.
+const CLIENT_ID: &str = "9999078900001111";
 
 fn stored_auth() -> Auth {
     let stored = StoredCredentials::new(LOGIN, PASSWORD).unwrap();
@@ -185,7 +187,7 @@ impl CapturedLog {
 }
 
 #[tokio::test]
-async fn tokens_and_passwords_never_reach_the_log() {
+async fn tokens_and_passwords_never_reach_the_log_and_the_till_is_named() {
     let log = CapturedLog::default();
     let _guard = log.install();
     let emulator = start_emulator().await;
@@ -228,6 +230,7 @@ async fn tokens_and_passwords_never_reach_the_log() {
         let response = http
             .post(format!("{base}/api/v2/cis/outCheck"))
             .header("Authorization", authorization)
+            .header("X-ClientId", CLIENT_ID)
             .json(&json!({"cis_list": [{"cis": "0104600000000001215abcdef"}]}))
             .send()
             .await
@@ -242,6 +245,12 @@ async fn tokens_and_passwords_never_reach_the_log() {
         text.contains("local module API listening") && text.lines().count() > 10,
         "the capture works: {text}"
     );
+    // The till is named in the log of its requests, refused or answered.
+    let named = text
+        .lines()
+        .filter(|line| line.contains(&format!("client_id={CLIENT_ID}")))
+        .count();
+    assert!(named >= 5, "X-ClientId not in the log:\n{text}");
     let encoded = |secret: &str| base64::engine::general_purpose::STANDARD.encode(secret);
     for secret in [
         emulator.token.clone(),
