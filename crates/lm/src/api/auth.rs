@@ -266,7 +266,9 @@ impl Auth {
     }
 
     fn check_token(&self, credential: &str) -> Result<(), ApiError> {
-        let token = Uuid::parse_str(credential).map_err(|_| {
+        // The 32 hex digits decide, not where the hyphens are: the guide's own example
+        // (protocol.md §3.3) has one missing, and tills copy it.
+        let token = Uuid::try_parse(&credential.replace('-', "")).map_err(|_| {
             ApiError::unauthorized("the Token value is not a UUID (Authorization: Token <uuid>)")
         })?;
         let presented = token.as_bytes();

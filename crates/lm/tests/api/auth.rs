@@ -189,3 +189,27 @@ async fn stored_admin_admin_is_still_the_factory_login() {
     auth.change("admin", "admin").await.unwrap();
     assert!(auth.is_default());
 }
+
+/// The guide's curl example writes the token with a hyphen missing
+/// (`32342f94-39ce-49cf91ac-db8598c45111`): the same 32 hex digits are the same token.
+#[tokio::test]
+async fn a_token_is_its_hex_digits_wherever_the_hyphens_are() {
+    let server = start(FakeBackend::ready(), stored_auth()).await;
+    for (written, status) in [
+        ("32342f94-39ce-49cf91ac-db8598c45111", 200),
+        ("32342f9439ce49cf91acdb8598c45111", 200),
+        ("32342F94-39CE-49CF-91AC-DB8598C45111", 200),
+        ("32342f94-39ce-49cf91ac-db8598c45112", 401),
+        ("32342f94-39ce-49cf91ac-db8598c4511", 401),
+    ] {
+        let authorization = format!("Token {written}");
+        let (got, body) = call(
+            &server,
+            "POST",
+            "/api/v2/cis/outCheck",
+            Some(&authorization),
+        )
+        .await;
+        assert_eq!(got, status, "{written}: {body}");
+    }
+}
