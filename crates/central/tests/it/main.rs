@@ -6,6 +6,7 @@ mod errors;
 mod fault_state;
 mod faults;
 mod feed;
+mod fields;
 mod harness;
 mod loopback;
 mod pouchdb;
