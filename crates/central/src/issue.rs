@@ -44,6 +44,9 @@ pub struct IssueSpec {
     /// Expiry (ms, UTC); groups with an expiry check get one in 180 days by default.
     #[serde(default)]
     pub expire_ms: Option<i64>,
+    /// Production date (ms, UTC), answered as `productionDate`; the moment of issue by default.
+    #[serde(default)]
+    pub produced_ms: Option<i64>,
     /// Block every issued code right away, with these `ogvs` (may be empty).
     #[serde(default)]
     pub block: Option<Vec<String>>,
@@ -87,6 +90,16 @@ pub fn check_units(spec: &IssueSpec) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Whether the dates of `spec` fit together: nothing is produced after it expires.
+pub fn check_dates(spec: &IssueSpec) -> Result<(), String> {
+    match (spec.produced_ms, spec.expire_ms) {
+        (Some(produced), Some(expire)) if produced > expire => Err(format!(
+            "produced_ms {produced} is after expire_ms {expire}: a product expires after it is made"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// One issued code: the KM, whose first `ki_len` bytes are its KI (a KI is always a prefix).
@@ -221,7 +234,7 @@ fn record_of(spec: &IssueSpec, now_ms: i64) -> CodeRecord {
     CodeRecord {
         pg: spec.pg,
         status: spec.status,
-        produced_ms: Some(now_ms),
+        produced_ms: Some(spec.produced_ms.unwrap_or(now_ms)),
         expire_ms: spec.expire_ms.or_else(|| {
             EXPIRY_GROUPS
                 .contains(&spec.pg)

@@ -86,6 +86,40 @@ fn admin_commands_drive_a_running_emulator() {
         assert_eq!(parsed.mrp(), Some(15_000));
     }
 
+    let dated = admin(
+        &main,
+        &[
+            "issue",
+            "--pg",
+            "milk",
+            "--count",
+            "1",
+            "--produced",
+            "2026-09-01",
+            "--expire",
+            "2027-03-01",
+        ],
+    );
+    assert_eq!(dated.lines().count(), 1, "{dated}");
+    let failed = znak()
+        .args([
+            "central",
+            "admin",
+            "--url",
+            &main,
+            "issue",
+            "--pg",
+            "milk",
+            "--count",
+            "1",
+            "--produced",
+            "01.09.2026",
+        ])
+        .output()
+        .expect("run");
+    assert!(!failed.status.success());
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("--produced 01.09.2026"));
+
     let blocked = admin(
         &main,
         &[

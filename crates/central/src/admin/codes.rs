@@ -47,6 +47,7 @@ pub(super) async fn issue_codes(
         )));
     }
     issue::check_units(&spec).map_err(ApiError::bad_request)?;
+    issue::check_dates(&spec).map_err(ApiError::bad_request)?;
     let gtin = issue::batch_gtin(&spec, &mut rand::rng()).map_err(ApiError::bad_request)?;
     let batch_gtin = gtin.clone();
     // Codes are made before the write transaction starts, so with requests in flight side by

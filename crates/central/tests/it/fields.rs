@@ -1,5 +1,5 @@
 //! Per-code fields of `codes/check` end to end (protocol.md §1.7): GTIN and KI, dates in the
-//! guide's format, producer, ownership per token, and who blocked (by GTIN and by KI).
+//! guide's format (production as issued), producer, ownership per token, and who blocked (by GTIN and by KI).
 
 use central::issue::IssueSpec;
 use serde_json::{Value, json};
@@ -8,6 +8,7 @@ use crate::harness::{Emulator, INN, start};
 
 const PRODUCER_INN: &str = "7731376812";
 const OTHER_INN: &str = "7700000002";
+const PRODUCED: &str = "2026-09-01";
 const EXPIRY: &str = "2027-03-01";
 
 /// The item `codes/check` on CDN host 1 answers for `km`, asked with `token`.
@@ -44,6 +45,7 @@ fn issue_spec(pg: u16) -> IssueSpec {
         count: 1,
         owner_inn: Some(INN.into()),
         producer_inn: Some(PRODUCER_INN.into()),
+        produced_ms: central::check::parse_date(PRODUCED),
         expire_ms: central::check::parse_date(EXPIRY),
         ..IssueSpec::default()
     }
@@ -74,10 +76,10 @@ async fn dairy_and_water_answer_their_gtin_dates_producer_and_owner() {
             json!(format!("{EXPIRY}T00:00:00.000Z")),
             "pg {pg}"
         );
-        assert!(
-            is_guide_date(&item["productionDate"]),
-            "pg {pg}: {}",
-            item["productionDate"]
+        assert_eq!(
+            item["productionDate"],
+            json!(format!("{PRODUCED}T00:00:00.000Z")),
+            "pg {pg}"
         );
         assert_eq!(item["isOwner"], json!(true), "pg {pg}, owner's token");
         assert_eq!(item["isBlocked"], json!(false), "pg {pg}");
@@ -86,6 +88,40 @@ async fn dairy_and_water_answer_their_gtin_dates_producer_and_owner() {
         let item = check_as(&emu, &other_token, &km).await;
         assert_eq!(item["isOwner"], json!(false), "pg {pg}, another's token");
     }
+}
+
+#[tokio::test]
+async fn production_defaults_to_the_moment_of_issue_and_never_follows_expiry() {
+    let emu = start(1).await;
+    let before = central::check::format_date(now_ms());
+    let spec = IssueSpec {
+        produced_ms: None,
+        ..issue_spec(marking::group::MILK)
+    };
+    let km = emu.admin.issue(&spec).await.expect("issue")[0].clone();
+    let item = check_as(&emu, &emu.token, &km).await;
+    let produced = &item["productionDate"];
+    assert!(is_guide_date(produced), "{produced}");
+    // The format sorts as time does.
+    let after = central::check::format_date(now_ms());
+    let produced = produced.as_str().unwrap_or_default();
+    assert!(before.as_str() <= produced && produced <= after.as_str());
+
+    let backwards = IssueSpec {
+        produced_ms: central::check::parse_date("2027-03-02"),
+        ..issue_spec(marking::group::MILK)
+    };
+    let err = emu.admin.issue(&backwards).await.expect_err("refused");
+    assert!(
+        matches!(&err, central::client::ClientError::Api { status: 400, description } if description.contains("produced_ms")),
+        "{err}"
+    );
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[tokio::test]

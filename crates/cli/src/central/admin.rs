@@ -190,6 +190,9 @@ struct IssueArgs {
     /// Expiry date, YYYY-MM-DD (UTC).
     #[arg(long)]
     expire: Option<String>,
+    /// Production date, YYYY-MM-DD (UTC); the moment of issue by default.
+    #[arg(long)]
+    produced: Option<String>,
     /// Also block every issued code right away (with --ogv authorities).
     #[arg(long)]
     block: bool,
@@ -366,6 +369,15 @@ where
     ))
 }
 
+/// A `YYYY-MM-DD` (UTC) option as ms, with the option's name in the error.
+fn date_arg(option: &str, date: Option<&str>) -> anyhow::Result<Option<i64>> {
+    date.map(|date| {
+        central::check::parse_date(date)
+            .with_context(|| format!("{option} {date}: expected YYYY-MM-DD"))
+    })
+    .transpose()
+}
+
 async fn issue(client: &AdminClient, args: IssueArgs) -> anyhow::Result<()> {
     let group = args
         .pg
@@ -381,13 +393,8 @@ async fn issue(client: &AdminClient, args: IssueArgs) -> anyhow::Result<()> {
         })?;
     let status = Status::parse(&args.status)
         .with_context(|| format!("--status {}: one of {}", args.status, Status::NAMES))?;
-    let expire_ms = match &args.expire {
-        Some(date) => Some(
-            central::check::parse_date(date)
-                .with_context(|| format!("--expire {date}: expected YYYY-MM-DD"))?,
-        ),
-        None => None,
-    };
+    let expire_ms = date_arg("--expire", args.expire.as_deref())?;
+    let produced_ms = date_arg("--produced", args.produced.as_deref())?;
     let mut out: Box<dyn Write> = match &args.out {
         Some(path) => Box::new(BufWriter::new(
             File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
@@ -405,6 +412,7 @@ async fn issue(client: &AdminClient, args: IssueArgs) -> anyhow::Result<()> {
         owner_inn: args.owner.clone(),
         producer_inn: args.producer.clone(),
         expire_ms,
+        produced_ms,
         block: args.block.then(|| args.ogvs.clone()),
         inner_units: args.inner_units,
         weight_g: args.weight,
