@@ -80,6 +80,30 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// Answer for a handler that panicked, for `CatchPanicLayer::custom`: the usual JSON error
+/// (the layer's default answer is text/plain, which clients reading `{code, description}`
+/// cannot report).
+pub fn panic_answer(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let reason = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("no message");
+    tracing::error!("a handler panicked: {reason}");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("internal error: the handler panicked ({reason})"),
+    )
+    .into_response()
+}
+
+/// Catches a handler's panic and answers it with [`panic_answer`].
+pub fn catch_panics()
+-> tower_http::catch_panic::CatchPanicLayer<fn(Box<dyn std::any::Any + Send + 'static>) -> Response>
+{
+    tower_http::catch_panic::CatchPanicLayer::custom(panic_answer)
+}
+
 /// Answer for unknown routes.
 pub async fn no_route() -> ApiError {
     ApiError::not_found("no such method")
@@ -91,4 +115,45 @@ pub async fn wrong_method() -> ApiError {
         StatusCode::METHOD_NOT_ALLOWED,
         "method not allowed on this path",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::routing::get;
+    use serde_json::{Value, json};
+
+    use super::catch_panics;
+
+    async fn panics() -> &'static str {
+        panic!("on purpose")
+    }
+
+    /// A panicking route behind the layer both routers use, over a real socket.
+    #[tokio::test]
+    async fn a_panic_is_answered_with_the_json_error() {
+        let router = Router::new()
+            .route("/panics", get(panics))
+            .route("/works", get(|| async { "fine" }))
+            .layer(catch_panics());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let server = tokio::spawn(async move { axum::serve(listener, router).await });
+        let http = crate::client::http_client().expect("client");
+
+        let response = http.get(format!("{url}/panics")).send().await.expect("GET");
+        assert_eq!(response.status(), 500);
+        let content_type = response.headers()["content-type"].clone();
+        assert_eq!(content_type, "application/json");
+        let body: Value = response.json().await.expect("JSON");
+        assert_eq!(body["code"], json!(500));
+        let description = body["description"].as_str().unwrap_or_default();
+        assert!(description.contains("on purpose"), "{description}");
+        // The server lives on after a panic.
+        let response = http.get(format!("{url}/works")).send().await.expect("GET");
+        assert_eq!(response.status(), 200);
+        server.abort();
+    }
 }
