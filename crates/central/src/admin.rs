@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-pub use codes::{CodesRequest, IssueAnswer, MAX_ISSUE};
+pub use codes::{CodesRequest, IssueAnswer, MAX_ISSUE, OGVS};
 pub use gtins::GtinsRequest;
 pub use knobs::{ChaosRequest, EmergencyRequest, FaultRequest};
 

@@ -48,6 +48,7 @@ pub(super) async fn issue_codes(
     }
     issue::check_units(&spec).map_err(ApiError::bad_request)?;
     issue::check_dates(&spec).map_err(ApiError::bad_request)?;
+    check_ogvs(spec.block.as_deref())?;
     let gtin = issue::batch_gtin(&spec, &mut rand::rng()).map_err(ApiError::bad_request)?;
     let batch_gtin = gtin.clone();
     // Codes are made before the write transaction starts, so with requests in flight side by
@@ -108,8 +109,28 @@ fn read_codes(codes: &[String]) -> Result<Vec<(String, String)>, ApiError> {
         .collect()
 }
 
-pub(super) fn ogvs_of(ogvs: Option<Vec<String>>) -> Option<Vec<String>> {
-    ogvs.filter(|o| !o.is_empty())
+/// The authorities that block retail sale, as `ogvs` names them (protocol.md §1.7).
+pub const OGVS: [&str; 10] = [
+    "RAR", "FTS", "FNS", "RSHN", "RPN", "MVD", "RZN", "VETRF", "RD", "FSSP",
+];
+
+/// The `ogvs` to store (none when empty); 400 naming the first one that is no authority, so
+/// that a typo does not reach tills as a blocking reason no real answer carries.
+pub(super) fn ogvs_of(ogvs: Option<Vec<String>>) -> Result<Option<Vec<String>>, ApiError> {
+    check_ogvs(ogvs.as_deref())?;
+    Ok(ogvs.filter(|o| !o.is_empty()))
+}
+
+pub(super) fn check_ogvs(ogvs: Option<&[String]>) -> Result<(), ApiError> {
+    for (i, ogv) in ogvs.unwrap_or_default().iter().enumerate() {
+        if !OGVS.contains(&ogv.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "ogvs[{i}] {ogv:?}: not an authority; one of {}",
+                OGVS.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 pub(super) async fn block(
@@ -117,8 +138,8 @@ pub(super) async fn block(
     body: Result<JsonBody<CodesRequest>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     let JsonBody(request) = body?;
+    let ogvs = ogvs_of(request.ogvs)?;
     let items = read_codes(&request.codes)?;
-    let ogvs = ogvs_of(request.ogvs);
     let changed = app
         .store
         .blocking(move |s| s.block_codes(&items, ogvs.as_deref()))

@@ -53,7 +53,7 @@ pub(super) async fn block_gtin(
 ) -> Result<Json<Value>, ApiError> {
     let JsonBody(request) = body?;
     check_gtins(&request.gtins)?;
-    let body = match ogvs_of(request.ogvs) {
+    let body = match ogvs_of(request.ogvs)? {
         Some(ogvs) => json!({ "ogvs": ogvs }),
         None => json!({}),
     };

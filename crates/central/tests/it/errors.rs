@@ -170,3 +170,72 @@ async fn admin_names_the_bad_value() {
     let err = emu.admin.issue(&spec).await.expect_err("bad pg");
     assert!(err.to_string().contains("no such product group"), "{err}");
 }
+
+#[tokio::test]
+async fn an_ogv_outside_the_guides_list_is_refused_and_blocks_nothing() {
+    let emu = start(1).await;
+    let spec = central::issue::IssueSpec {
+        pg: 8,
+        count: 1,
+        ..Default::default()
+    };
+    let km = emu.admin.issue(&spec).await.expect("issue").remove(0);
+    let gtin = marking::MarkingCode::parse(&km)
+        .expect("parses")
+        .gtin()
+        .to_string();
+    let refused = |err: central::client::ClientError, value: &str| match err {
+        central::client::ClientError::Api {
+            status: 400,
+            description,
+        } => assert!(
+            description.contains(&format!("{value:?}")) && description.contains("VETRF"),
+            "{description}"
+        ),
+        other => panic!("{value}: {other}"),
+    };
+
+    let err = emu
+        .admin
+        .block(vec![km.clone()], Some(vec!["RPN".into(), "FSTEC".into()]))
+        .await
+        .expect_err("block with FSTEC");
+    refused(err, "FSTEC");
+    // Names are as on the wire: upper case.
+    let err = emu
+        .admin
+        .block_gtin(vec![gtin.clone()], Some(vec!["fts".into()]))
+        .await
+        .expect_err("block-gtin with fts");
+    refused(err, "fts");
+    let blocked_at_issue = central::issue::IssueSpec {
+        block: Some(vec!["POLICE".into()]),
+        ..spec
+    };
+    let err = emu
+        .admin
+        .issue(&blocked_at_issue)
+        .await
+        .expect_err("issue blocked by POLICE");
+    refused(err, "POLICE");
+
+    let (_, body) = emu.check(0, &km).await;
+    assert_eq!(body["codes"][0]["isBlocked"], json!(false));
+    // The answer on the wire is the JSON error.
+    let (status, body) = post_raw(
+        &emu,
+        &format!("{}{}/block", emu.main, central::admin::PREFIX),
+        None,
+        serde_json::to_vec(&json!({"codes": [km], "ogvs": ["XYZ"]})).expect("json"),
+    )
+    .await;
+    assert_eq!((status, &body["code"]), (400, &json!(400)));
+    // Every authority of the guide is taken.
+    let all = central::admin::OGVS.iter().map(|o| o.to_string()).collect();
+    emu.admin
+        .block(vec![km.clone()], Some(all))
+        .await
+        .expect("block");
+    let (_, body) = emu.check(0, &km).await;
+    assert_eq!(body["codes"][0]["ogvs"], json!(central::admin::OGVS));
+}

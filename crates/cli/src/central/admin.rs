@@ -66,6 +66,7 @@ enum Command {
     BlockGtin {
         #[command(flatten)]
         gtins: Values,
+        /// Authority that blocked (as for `block`); repeatable.
         #[arg(long = "ogv")]
         ogvs: Vec<String>,
     },
@@ -196,6 +197,7 @@ struct IssueArgs {
     /// Also block every issued code right away (with --ogv authorities).
     #[arg(long)]
     block: bool,
+    /// Authority that blocked (as for `block`); repeatable.
     #[arg(long = "ogv")]
     ogvs: Vec<String>,
     /// innerUnitCount of every code: ml of a beer keg, pieces in a pack (otp, perfumery,
