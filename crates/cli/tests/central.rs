@@ -63,6 +63,17 @@ fn admin_commands_drive_a_running_emulator() {
     let token = token.lines().last().expect("token line");
     assert_eq!(token.len(), 36);
 
+    let inns = dir.path().join("inns.txt");
+    std::fs::write(&inns, "7700000002\n\n7700000003\n").expect("write INNs");
+    let tokens = admin(&main, &["token", "--file", inns.to_str().expect("path")]);
+    let lines: Vec<(&str, &str)> = tokens
+        .lines()
+        .map(|l| l.split_once(' ').expect("INN TOKEN"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{tokens}");
+    assert_eq!((lines[0].0, lines[1].0), ("7700000002", "7700000003"));
+    assert!(lines.iter().all(|(_, t)| t.len() == 36), "{tokens}");
+
     let sandbox = admin(&main, &["sandbox"]);
     assert_eq!(sandbox.lines().count(), 21);
 

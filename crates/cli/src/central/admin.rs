@@ -43,10 +43,13 @@ struct Values {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create a participant token; prints the token on its last line.
+    /// Create a participant token; prints the token on its last line. With --file (one INN a
+    /// line, `-` for stdin) or several INNs: one token each, as `INN TOKEN` lines.
     Token {
+        #[arg(long = "inn", value_name = "INN", required_unless_present = "file")]
+        inns: Vec<String>,
         #[arg(long)]
-        inn: String,
+        file: Option<PathBuf>,
     },
     /// Load the 21 sandbox test codes of the operator's guide.
     Sandbox,
@@ -226,7 +229,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let print = |v: serde_json::Value| say(&serde_json::to_string_pretty(&v).unwrap_or_default());
     match args.command {
-        Command::Token { inn } => say(&client.token(&inn).await?)?,
+        Command::Token { inns, file } => {
+            // One INN on the command line: the bare token, as scripts read it.
+            let single = file.is_none() && inns.len() == 1;
+            let inns = read_values(Values { values: inns, file })?;
+            for inn in &inns {
+                let token = client.token(inn).await?;
+                match single {
+                    true => say(&token)?,
+                    false => say(&format!("{inn} {token}"))?,
+                }
+            }
+        }
         Command::Sandbox => {
             let answer = client.sandbox().await?;
             for case in answer["cases"].as_array().into_iter().flatten() {
