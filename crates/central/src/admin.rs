@@ -58,8 +58,7 @@ async fn token(
             "inn {inn:?}: an INN is 10 or 12 digits"
         )));
     }
-    let token = uuid::Uuid::new_v4().to_string();
-    app.add_token(token.clone(), inn.clone()).await?;
+    let token = app.issue_token(inn.clone()).await?;
     Ok(Json(json!({"token": token, "inn": inn})))
 }
 

@@ -69,8 +69,26 @@ impl AppState {
         Ok(())
     }
 
+    /// Makes a new token (a UUID, as the operator's) for `inn` and stores it: the one way tokens
+    /// come about, for the admin `token` command and the True API token method alike.
+    pub async fn issue_token(&self, inn: String) -> Result<String, StoreError> {
+        let token = uuid::Uuid::new_v4().to_string();
+        self.add_token(token.clone(), inn).await?;
+        Ok(token)
+    }
+
     pub fn token_inn(&self, token: &str) -> Option<String> {
         self.auth.tokens.read().ok()?.get(token).cloned()
+    }
+
+    /// Whether `inn` is a participant: the emulator has issued it at least one token (there is
+    /// no other record of participants). A scan, as tokens are few.
+    pub fn is_participant(&self, inn: &str) -> bool {
+        self.auth
+            .tokens
+            .read()
+            .map(|tokens| tokens.values().any(|known| known == inn))
+            .unwrap_or(false)
     }
 
     pub async fn add_module(&self, username: String, reg: Registration) -> Result<(), StoreError> {
