@@ -1,8 +1,9 @@
 //! `znak central`: an emulator of the operator's services, for offline testing of tills and
 //! local modules (design.md §2–3, protocol.md §1, §4).
 //!
-//! * [`true_api`] — `cdn/info` on the main host; `cdn/health/check` and `codes/check` on each CDN
-//!   host, computed by [`check`] from the code database;
+//! * [`true_api`] — `cdn/info` and the token method ([`token_method`], `auth/permissive-access`,
+//!   an INN in the data standing in for the УКЭП signer) on the main host; `cdn/health/check`
+//!   and `codes/check` on each CDN host, computed by [`check`] from the code database;
 //! * [`faults`] — per-host fault knobs, per-code sandbox faults, emergency mode;
 //! * [`registration`] — `POST /lm/v1/register` (docs/registration.md);
 //! * [`replication`] — the four list databases over the CouchDB replication protocol;
@@ -27,6 +28,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod token_method;
 pub mod true_api;
 
 use std::future::Future;

@@ -1,4 +1,4 @@
-//! True API routes: `cdn/info` on the main host; `cdn/health/check` and `codes/check` on each
+//! True API routes: `cdn/info` and the token method ([`crate::token_method`]) on the main host; `cdn/health/check` and `codes/check` on each
 //! CDN host, with that host's fault knob, per-code sandbox faults and emergency mode.
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use protocol::true_api::{
     CDN_INFO_PATH, CODES_CHECK_PATH, CdnHost, CdnInfo, CodesCheckResponse, HEALTH_CHECK_PATH,
-    HealthCheck,
+    HealthCheck, PERMISSIVE_ACCESS_PATH,
 };
 
 use crate::check::{DEFAULT_TIME_ZONE, check_codes};
@@ -50,7 +50,10 @@ pub const MAX_CODES: usize = 1000;
 
 /// Routes of the main host.
 pub fn main_routes() -> Router<AppState> {
-    Router::new().route(CDN_INFO_PATH, get(cdn_info))
+    Router::new().route(CDN_INFO_PATH, get(cdn_info)).route(
+        PERMISSIVE_ACCESS_PATH,
+        post(crate::token_method::permissive_access),
+    )
 }
 
 /// State of one CDN host's handlers.

@@ -14,4 +14,5 @@ mod replication;
 mod sandbox;
 mod time_zone;
 mod tls;
+mod token_method;
 mod units;
