@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use base64::Engine;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -12,6 +13,10 @@ use crate::admin::{
     ChaosRequest, CodesRequest, EmergencyRequest, FaultRequest, GtinsRequest, IssueAnswer, PREFIX,
     TokenRequest,
 };
+use protocol::true_api::{
+    PERMISSIVE_ACCESS_PATH, PermissiveAccessRequest, PermissiveAccessResponse,
+};
+
 use crate::chaos::ChaosSettings;
 use crate::issue::IssueSpec;
 
@@ -111,6 +116,9 @@ impl Drop for IssueRun {
 /// The admin API of one emulator.
 #[derive(Clone)]
 pub struct AdminClient {
+    /// The main host, e.g. `http://127.0.0.1:8080`.
+    main: String,
+    /// `main` + the admin prefix.
     base: String,
     http: reqwest::Client,
 }
@@ -118,18 +126,21 @@ pub struct AdminClient {
 impl AdminClient {
     /// `url` is the main host, e.g. `http://127.0.0.1:8080`.
     pub fn new(url: &str) -> Result<Self, ClientError> {
-        Ok(Self {
-            base: format!("{}{PREFIX}", url.trim_end_matches('/')),
-            http: http_client()?,
-        })
+        Ok(Self::on(url, http_client()?))
     }
 
     /// For an emulator run with `--tls`: trusts the CA file it printed at start.
     pub fn with_ca_file(url: &str, ca_file: &Path) -> Result<Self, ClientError> {
-        Ok(Self {
-            base: format!("{}{PREFIX}", url.trim_end_matches('/')),
-            http: http_client_trusting(ca_file)?,
-        })
+        Ok(Self::on(url, http_client_trusting(ca_file)?))
+    }
+
+    fn on(url: &str, http: reqwest::Client) -> Self {
+        let main = url.trim_end_matches('/').to_string();
+        Self {
+            base: format!("{main}{PREFIX}"),
+            main,
+            http,
+        }
     }
 
     async fn call<B: Serialize, T: DeserializeOwned>(
@@ -142,6 +153,15 @@ impl AdminClient {
             Some(body) => self.http.post(&url).json(body),
             None => self.http.get(&url),
         };
+        Self::answer(request, url).await
+    }
+
+    /// Sends `request` (to `url`) and reads its JSON answer; a non-2xx status is
+    /// [`ClientError::Api`] with the body's `description`.
+    async fn answer<T: DeserializeOwned>(
+        request: reqwest::RequestBuilder,
+        url: String,
+    ) -> Result<T, ClientError> {
         let http = |source| ClientError::Http {
             url: url.clone(),
             source,
@@ -175,6 +195,20 @@ impl AdminClient {
             .call("/token", Some(&TokenRequest { inn: inn.into() }))
             .await?;
         Ok(answer["token"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// Calls the True API token method (`auth/permissive-access`, [`crate::token_method`]) as a
+    /// till does, with `signed` as the signed data (base64-encoded here); the emulator takes the
+    /// INN in it for the signer.
+    pub async fn token_from_signed_data(
+        &self,
+        signed: &[u8],
+    ) -> Result<PermissiveAccessResponse, ClientError> {
+        let url = format!("{}{PERMISSIVE_ACCESS_PATH}", self.main);
+        let body = PermissiveAccessRequest {
+            data: base64::engine::general_purpose::STANDARD.encode(signed),
+        };
+        Self::answer(self.http.post(&url).json(&body), url).await
     }
 
     /// Loads the 21 sandbox cases; returns the answer (`cases`).

@@ -193,3 +193,27 @@ async fn emergency_mode_leaves_the_token_method_working() {
     .await;
     assert_eq!(status, 203);
 }
+
+#[tokio::test]
+async fn the_admin_client_obtains_a_token_the_same_way() {
+    let emu = start(1).await;
+    let answer = emu
+        .admin
+        .token_from_signed_data(INN.as_bytes())
+        .await
+        .expect("token method");
+    assert_eq!(answer.token_type, "Bearer");
+    let cdn_info = format!("{}/api/v4/true-api/cdn/info", emu.main);
+    let (status, _) = get_with_key(&emu, &cdn_info, &answer.access_token).await;
+    assert_eq!(status, 200);
+    match emu.admin.token_from_signed_data(b"7700000099").await {
+        Err(central::client::ClientError::Api {
+            status,
+            description,
+        }) => {
+            assert_eq!(status, 401);
+            assert!(description.contains("7700000099"), "{description}");
+        }
+        other => panic!("expected a 401, got {other:?}"),
+    }
+}
