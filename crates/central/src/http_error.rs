@@ -6,6 +6,8 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
+use std::time::Duration;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutError};
 
 use crate::error::StoreError;
 
@@ -56,8 +58,38 @@ impl From<StoreError> for ApiError {
 
 impl From<BytesRejection> for ApiError {
     fn from(e: BytesRejection) -> Self {
+        if caused_by_body_timeout(&e) {
+            return Self::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body stopped arriving: nothing for {} s",
+                    BODY_GAP_LIMIT.as_secs()
+                ),
+            );
+        }
         Self::new(e.status(), e.body_text())
     }
+}
+
+/// Longest pause allowed between two pieces of a request body ([`body_timeout`]).
+pub const BODY_GAP_LIMIT: Duration = Duration::from_secs(30);
+
+/// Ends the reading of a request body that stops arriving, so a half-sent request never holds
+/// its handler for ever; the handler then answers 408 (the timer restarts with every piece,
+/// so large admin uploads are not cut).
+pub fn body_timeout() -> RequestBodyTimeoutLayer {
+    RequestBodyTimeoutLayer::new(BODY_GAP_LIMIT)
+}
+
+fn caused_by_body_timeout(rejection: &BytesRejection) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(error) = cause {
+        if error.is::<TimeoutError>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 impl From<QueryRejection> for ApiError {

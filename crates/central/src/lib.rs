@@ -222,6 +222,7 @@ fn main_router(app: AppState) -> Router {
         .fallback(http_error::no_route)
         .method_not_allowed_fallback(http_error::wrong_method)
         .layer(DefaultBodyLimit::max(MAIN_BODY_LIMIT))
+        .layer(http_error::body_timeout())
         .layer(http_error::catch_panics())
         .with_state(app)
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpSocket};
@@ -27,6 +27,11 @@ pub struct HostLink {
 
 /// Longest a client may take over the TLS handshake.
 const HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
+
+/// Longest a client may take to send a request head once the connection waits for one (an
+/// idle keep-alive connection included); then the connection is closed, so a half-sent request
+/// never holds a connection for ever.
+pub const HEAD_LIMIT: Duration = Duration::from_secs(30);
 
 /// How long to wait between attempts to rebind a listener whose port is briefly taken.
 const REBIND_RETRY: Duration = Duration::from_millis(100);
@@ -126,7 +131,11 @@ async fn accept_until(
                     let service = TowerToHyperService::new(router.clone());
                     let tls = tls.cloned();
                     connections.spawn(async move {
-                        let builder = Builder::new(TokioExecutor::new());
+                        let mut builder = Builder::new(TokioExecutor::new());
+                        builder
+                            .http1()
+                            .timer(TokioTimer::new())
+                            .header_read_timeout(HEAD_LIMIT);
                         match tls {
                             None => {
                                 let _ = builder

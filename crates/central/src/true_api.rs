@@ -71,6 +71,7 @@ pub fn cdn_router(app: AppState, host: usize) -> Router {
         .fallback(crate::http_error::no_route)
         .method_not_allowed_fallback(crate::http_error::wrong_method)
         .layer(axum::extract::DefaultBodyLimit::max(1 << 20))
+        .layer(crate::http_error::body_timeout())
         .layer(crate::http_error::catch_panics())
         .with_state(CdnState { app, host })
 }

@@ -12,6 +12,7 @@ mod loopback;
 mod pouchdb;
 mod replication;
 mod sandbox;
+mod stalls;
 mod time_zone;
 mod tls;
 mod token_method;
