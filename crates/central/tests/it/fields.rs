@@ -4,27 +4,12 @@
 use central::issue::IssueSpec;
 use serde_json::{Value, json};
 
-use crate::harness::{Emulator, INN, start};
+use crate::harness::{INN, start};
 
 const PRODUCER_INN: &str = "7731376812";
 const OTHER_INN: &str = "7700000002";
 const PRODUCED: &str = "2026-09-01";
 const EXPIRY: &str = "2027-03-01";
-
-/// The item `codes/check` on CDN host 1 answers for `km`, asked with `token`.
-async fn check_as(emu: &Emulator, token: &str, km: &str) -> Value {
-    let response = emu
-        .http
-        .post(format!("{}/api/v4/true-api/codes/check", emu.cdn[0]))
-        .header("X-API-KEY", token)
-        .json(&json!({ "codes": [km] }))
-        .send()
-        .await
-        .expect("codes/check");
-    assert_eq!(response.status(), 200);
-    let answer: Value = response.json().await.expect("json");
-    answer["codes"][0].clone()
-}
 
 /// `yyyy-MM-dd'T'HH:mm:ss.SSS'Z'`, as the guide's example `2024-08-16T00:00:00.000Z`.
 fn is_guide_date(value: &Value) -> bool {
@@ -59,7 +44,7 @@ async fn dairy_and_water_answer_their_gtin_dates_producer_and_owner() {
         let km = emu.admin.issue(&issue_spec(pg)).await.expect("issue")[0].clone();
         let ki = marking::MarkingCode::parse(&km).expect("parses").ki();
 
-        let item = check_as(&emu, &emu.token, &km).await;
+        let item = emu.item_as(&emu.token, &km).await;
         assert_eq!(item["cis"], json!(km), "pg {pg}");
         assert_eq!(item["printView"], json!(ki), "pg {pg}");
         assert_eq!(item["gtin"], json!(ki[2..16]), "pg {pg}");
@@ -85,7 +70,7 @@ async fn dairy_and_water_answer_their_gtin_dates_producer_and_owner() {
         assert_eq!(item["isBlocked"], json!(false), "pg {pg}");
         assert!(item.get("ogvs").is_none(), "pg {pg}: {item}");
 
-        let item = check_as(&emu, &other_token, &km).await;
+        let item = emu.item_as(&other_token, &km).await;
         assert_eq!(item["isOwner"], json!(false), "pg {pg}, another's token");
     }
 }
@@ -99,7 +84,7 @@ async fn production_defaults_to_the_moment_of_issue_and_never_follows_expiry() {
         ..issue_spec(marking::group::MILK)
     };
     let km = emu.admin.issue(&spec).await.expect("issue")[0].clone();
-    let item = check_as(&emu, &emu.token, &km).await;
+    let item = emu.item_as(&emu.token, &km).await;
     let produced = &item["productionDate"];
     assert!(is_guide_date(produced), "{produced}");
     // The format sorts as time does.
@@ -141,7 +126,7 @@ async fn blocking_by_gtin_and_by_ki_names_the_authority_until_unblocked() {
         .block_gtin(vec![gtin.clone()], Some(vec!["FTS".into()]))
         .await
         .expect("block gtin");
-    let item = check_as(&emu, &emu.token, &km).await;
+    let item = emu.item_as(&emu.token, &km).await;
     assert_eq!(blocking(&item), (json!(true), Some(json!(["FTS"]))));
 
     // Blocked both ways: both authorities are named.
@@ -149,18 +134,18 @@ async fn blocking_by_gtin_and_by_ki_names_the_authority_until_unblocked() {
         .block(vec![ki.clone()], Some(vec!["RPN".into()]))
         .await
         .expect("block ki");
-    let item = check_as(&emu, &emu.token, &km).await;
+    let item = emu.item_as(&emu.token, &km).await;
     assert_eq!(blocking(&item), (json!(true), Some(json!(["RPN", "FTS"]))));
 
     emu.admin
         .unblock_gtin(vec![gtin.clone()])
         .await
         .expect("unblock gtin");
-    let item = check_as(&emu, &emu.token, &km).await;
+    let item = emu.item_as(&emu.token, &km).await;
     assert_eq!(blocking(&item), (json!(true), Some(json!(["RPN"]))));
 
     emu.admin.unblock(vec![km.clone()]).await.expect("unblock");
-    let item = check_as(&emu, &emu.token, &km).await;
+    let item = emu.item_as(&emu.token, &km).await;
     assert_eq!(blocking(&item), (json!(false), None));
 
     // A KI blocked on its own, by KM this time.
@@ -168,9 +153,9 @@ async fn blocking_by_gtin_and_by_ki_names_the_authority_until_unblocked() {
         .block(vec![km.clone()], Some(vec!["RPN".into()]))
         .await
         .expect("block km");
-    let item = check_as(&emu, &emu.token, &km).await;
+    let item = emu.item_as(&emu.token, &km).await;
     assert_eq!(blocking(&item), (json!(true), Some(json!(["RPN"]))));
     emu.admin.unblock(vec![ki]).await.expect("unblock by ki");
-    let item = check_as(&emu, &emu.token, &km).await;
+    let item = emu.item_as(&emu.token, &km).await;
     assert_eq!(blocking(&item), (json!(false), None));
 }

@@ -79,16 +79,28 @@ impl Emulator {
 
     /// `POST codes/check` with one code on CDN host `host` (0-based): status and JSON body.
     pub async fn check(&self, host: usize, code: &str) -> (u16, Value) {
+        self.check_as(host, &self.token, code).await
+    }
+
+    /// [`Emulator::check`] with another participant's `token`.
+    pub async fn check_as(&self, host: usize, token: &str, code: &str) -> (u16, Value) {
         let response = self
             .http
             .post(format!("{}/api/v4/true-api/codes/check", self.cdn[host]))
-            .header("X-API-KEY", &self.token)
+            .header("X-API-KEY", token)
             .json(&json!({ "codes": [code] }))
             .send()
             .await
             .expect("codes/check");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The answer's item for `code` on CDN host 1 with `token`; fails unless the status is 200.
+    pub async fn item_as(&self, token: &str, code: &str) -> Value {
+        let (status, answer) = self.check_as(0, token, code).await;
+        assert_eq!(status, 200, "{answer}");
+        answer["codes"][0].clone()
     }
 
     /// `GET` with the token: status and JSON body.

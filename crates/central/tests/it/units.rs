@@ -4,21 +4,7 @@
 use central::issue::IssueSpec;
 use serde_json::{Value, json};
 
-use crate::harness::{Emulator, start};
-
-async fn check(emu: &Emulator, km: &str) -> Value {
-    let response = emu
-        .http
-        .post(format!("{}/api/v4/true-api/codes/check", emu.cdn[0]))
-        .header("X-API-KEY", &emu.token)
-        .json(&json!({ "codes": [km] }))
-        .send()
-        .await
-        .expect("codes/check");
-    assert_eq!(response.status(), 200);
-    let answer: Value = response.json().await.expect("json");
-    answer["codes"][0].clone()
-}
+use crate::harness::start;
 
 fn counters(item: &Value) -> (&Value, &Value, &Value, &Value) {
     (
@@ -39,7 +25,7 @@ async fn a_keg_sold_in_parts_moves_sold_unit_count_until_it_is_sold() {
         ..IssueSpec::default()
     };
     let kegs = emu.admin.issue(&keg).await.expect("issue");
-    let item = check(&emu, &kegs[0]).await;
+    let item = emu.item_as(&emu.token, &kegs[0]).await;
     assert_eq!(
         counters(&item),
         (&json!(50000), &json!(0), &json!(false), &json!(true))
@@ -52,7 +38,7 @@ async fn a_keg_sold_in_parts_moves_sold_unit_count_until_it_is_sold() {
         .await
         .expect("sell part");
     assert_eq!(sold["units"], json!(49000));
-    let item = check(&emu, &kegs[0]).await;
+    let item = emu.item_as(&emu.token, &kegs[0]).await;
     assert_eq!(
         counters(&item),
         (&json!(50000), &json!(49000), &json!(false), &json!(true))
@@ -69,14 +55,17 @@ async fn a_keg_sold_in_parts_moves_sold_unit_count_until_it_is_sold() {
         text.contains("codes[1]") && text.contains("1000 of 50000 left"),
         "{text}"
     );
-    assert_eq!(check(&emu, &kegs[1]).await["soldUnitCount"], json!(0));
+    assert_eq!(
+        emu.item_as(&emu.token, &kegs[1]).await["soldUnitCount"],
+        json!(0)
+    );
 
     // The last 1000 ml: the keg is sold.
     emu.admin
         .sell_units(vec![kegs[0].clone()], Some(1_000))
         .await
         .expect("sell the rest");
-    let item = check(&emu, &kegs[0]).await;
+    let item = emu.item_as(&emu.token, &kegs[0]).await;
     assert_eq!(
         counters(&item),
         (&json!(50000), &json!(50000), &json!(true), &json!(false))
@@ -84,7 +73,7 @@ async fn a_keg_sold_in_parts_moves_sold_unit_count_until_it_is_sold() {
     // A whole sale sells every unit left.
     emu.admin.sell(vec![kegs[1].clone()]).await.expect("sell");
     assert_eq!(
-        counters(&check(&emu, &kegs[1]).await),
+        counters(&emu.item_as(&emu.token, &kegs[1]).await),
         (&json!(50000), &json!(50000), &json!(true), &json!(false))
     );
 }
@@ -100,7 +89,7 @@ async fn dairy_by_weight_answers_its_weight_and_units_need_a_group_that_has_them
     };
     let kms = emu.admin.issue(&milk).await.expect("issue");
     assert!(kms[0].ends_with("\u{1d}3103000353"), "{:?}", kms[0]);
-    let item = check(&emu, &kms[0]).await;
+    let item = emu.item_as(&emu.token, &kms[0]).await;
     assert_eq!(item["verified"], json!(true));
     assert_eq!(item["productWeight"], json!(353.0));
     assert_eq!(
@@ -109,7 +98,10 @@ async fn dairy_by_weight_answers_its_weight_and_units_need_a_group_that_has_them
     );
     // The weight is under the crypto tail.
     let heavier = kms[0].replace("3103000353", "3103000999");
-    assert_eq!(check(&emu, &heavier).await["verified"], json!(false));
+    assert_eq!(
+        emu.item_as(&emu.token, &heavier).await["verified"],
+        json!(false)
+    );
 
     // Codes without units: no unit fields, and no partial sale.
     let water = emu
@@ -121,7 +113,7 @@ async fn dairy_by_weight_answers_its_weight_and_units_need_a_group_that_has_them
         })
         .await
         .expect("issue");
-    let item = check(&emu, &water[0]).await;
+    let item = emu.item_as(&emu.token, &water[0]).await;
     assert!(item.get("innerUnitCount").is_none() && item.get("productWeight").is_none());
     let refused = emu
         .admin

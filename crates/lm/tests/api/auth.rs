@@ -117,6 +117,22 @@ async fn unauthorized_answers_challenge_for_basic() {
     assert_error(status, &body, 401);
 }
 
+/// Serves with `auth` on 0.0.0.0:0 and returns what `serve` returned; a server that started
+/// instead of refusing fails the test after 10 s rather than running on.
+async fn serve_on_every_interface(auth: Auth) -> Result<(), ServeError> {
+    let listener = TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let state = Arc::new(ApiState::new(FakeBackend::ready(), auth));
+    let serving = serve(
+        state,
+        listener,
+        ServeConfig::default(),
+        CancellationToken::new(),
+    );
+    tokio::time::timeout(std::time::Duration::from_secs(10), serving)
+        .await
+        .expect("serve started instead of refusing")
+}
+
 #[tokio::test]
 async fn default_admin_works_on_loopback_only() {
     let server = start(FakeBackend::ready(), Auth::new(None, vec![])).await;
@@ -132,16 +148,9 @@ async fn default_admin_works_on_loopback_only() {
     assert_error(status, &body, 401);
 
     // Bound to every interface (no traffic is sent): refused before serving anything.
-    let listener = TcpListener::bind("0.0.0.0:0").await.unwrap();
-    let state = Arc::new(ApiState::new(FakeBackend::ready(), Auth::new(None, vec![])));
-    let result = serve(
-        state,
-        listener,
-        ServeConfig::default(),
-        CancellationToken::new(),
-    )
-    .await;
-    let err = result.unwrap_err();
+    let err = serve_on_every_interface(Auth::new(None, vec![]))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ServeError::DefaultCredentialsOffLoopback(_)));
     assert!(err.to_string().contains("znak lm passwd"), "{err}");
 
@@ -162,17 +171,8 @@ async fn stored_admin_admin_is_still_the_factory_login() {
     let written = StoredCredentials::new("admin", "admin").unwrap();
     let auth = Auth::new(Some(written), vec![]);
     assert!(auth.is_default());
-    let listener = TcpListener::bind("0.0.0.0:0").await.unwrap();
-    let state = Arc::new(ApiState::new(FakeBackend::ready(), auth));
-    let result = serve(
-        state,
-        listener,
-        ServeConfig::default(),
-        CancellationToken::new(),
-    )
-    .await;
     assert!(matches!(
-        result.unwrap_err(),
+        serve_on_every_interface(auth).await.unwrap_err(),
         ServeError::DefaultCredentialsOffLoopback(_)
     ));
 
