@@ -384,6 +384,26 @@ fn bad_input_is_refused_with_a_message_naming_it() {
     );
     admin_refused(&central, &["block", "not-a-code"], "not-a-code");
     admin_refused(&central, &["sell", "--file", "-"], "no values");
+    admin_refused(
+        &central,
+        &["block", "--file", "/nonexistent/kis.txt"],
+        "cannot read",
+    );
+    admin_refused(
+        &central,
+        &["fault", "--host", "1", "--mode", "delay"],
+        "needs --ms",
+    );
+    admin_refused(
+        &central,
+        &["issue", "--pg", "milk", "--count", "1", "--status", "weird"],
+        "--status weird",
+    );
+    admin_refused(
+        &central,
+        &["price", "123", "--mrp", "5"],
+        "a GTIN is 14 digits",
+    );
 }
 
 #[test]
