@@ -382,6 +382,11 @@ fn bad_input_is_refused_with_a_message_naming_it() {
         &["issue", "--pg", "milk", "--count", "many"],
         "--count",
     );
+    admin_refused(
+        &central,
+        &["issue", "--pg", "milk", "--count", "0"],
+        "--count 0",
+    );
     admin_refused(&central, &["block", "not-a-code"], "not-a-code");
     admin_refused(&central, &["sell", "--file", "-"], "no values");
     admin_refused(

@@ -395,6 +395,9 @@ fn date_arg(option: &str, date: Option<&str>) -> anyhow::Result<Option<i64>> {
 }
 
 async fn issue(client: &AdminClient, args: IssueArgs) -> anyhow::Result<()> {
+    if args.count == 0 {
+        anyhow::bail!("--count 0: issue at least one code");
+    }
     let group = args
         .pg
         .parse::<u16>()
