@@ -1,71 +1,24 @@
 //! `znak central serve` and `znak central admin` as a user runs them: real processes, real
 //! sockets on ephemeral loopback ports.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod support;
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn znak() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_znak"))
-}
-
-/// Starts the emulator; returns it with its main URL and CDN URL.
-fn serve(data: &std::path::Path) -> (Server, String, String) {
-    let mut child = znak()
-        .args([
-            "central",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--cdn-hosts",
-            "1",
-            "--data",
-        ])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn znak central serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let mut next = || lines.next().expect("a line").expect("utf-8");
-    let main = next().rsplit(' ').next().expect("url").to_string();
-    let cdn = next().rsplit(' ').next().expect("url").to_string();
-    std::thread::spawn(move || lines.for_each(drop));
-    (Server(child), main, cdn)
-}
-
-fn admin(url: &str, args: &[&str]) -> String {
-    let output = znak()
-        .args(["central", "admin", "--url", url])
-        .args(args)
-        .output()
-        .expect("run admin");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "admin {args:?} failed: {stderr}");
-    String::from_utf8(output.stdout).expect("utf-8")
-}
+use support::emulator_cli::{admin, admin_refused, serve};
 
 #[test]
 fn admin_commands_drive_a_running_emulator() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (_server, main, cdn) = serve(dir.path());
+    let central = serve(dir.path(), &[]);
+    let (main, cdn) = (central.main.clone(), central.cdn.clone());
     assert!(main.starts_with("http://127.0.0.1:") && cdn.starts_with("http://127.0.0.1:"));
 
-    let token = admin(&main, &["token", "--inn", "7700000001"]);
+    let token = admin(&central, &["token", "--inn", "7700000001"]).0;
     let token = token.lines().last().expect("token line");
     assert_eq!(token.len(), 36);
 
     let inns = dir.path().join("inns.txt");
     std::fs::write(&inns, "7700000002\n\n7700000003\n").expect("write INNs");
-    let tokens = admin(&main, &["token", "--file", inns.to_str().expect("path")]);
+    let tokens = admin(&central, &["token", "--file", inns.to_str().expect("path")]).0;
     let lines: Vec<(&str, &str)> = tokens
         .lines()
         .map(|l| l.split_once(' ').expect("INN TOKEN"))
@@ -74,12 +27,12 @@ fn admin_commands_drive_a_running_emulator() {
     assert_eq!((lines[0].0, lines[1].0), ("7700000002", "7700000003"));
     assert!(lines.iter().all(|(_, t)| t.len() == 36), "{tokens}");
 
-    let sandbox = admin(&main, &["sandbox"]);
+    let sandbox = admin(&central, &["sandbox"]).0;
     assert_eq!(sandbox.lines().count(), 21);
 
     let out = dir.path().join("codes.txt");
     admin(
-        &main,
+        &central,
         &[
             "issue",
             "--pg",
@@ -98,7 +51,7 @@ fn admin_commands_drive_a_running_emulator() {
     }
 
     let dated = admin(
-        &main,
+        &central,
         &[
             "issue",
             "--pg",
@@ -110,14 +63,12 @@ fn admin_commands_drive_a_running_emulator() {
             "--expire",
             "2027-03-01",
         ],
-    );
+    )
+    .0;
     assert_eq!(dated.lines().count(), 1, "{dated}");
-    let failed = znak()
-        .args([
-            "central",
-            "admin",
-            "--url",
-            &main,
+    admin_refused(
+        &central,
+        &[
             "issue",
             "--pg",
             "milk",
@@ -125,14 +76,12 @@ fn admin_commands_drive_a_running_emulator() {
             "1",
             "--produced",
             "01.09.2026",
-        ])
-        .output()
-        .expect("run");
-    assert!(!failed.status.success());
-    assert!(String::from_utf8_lossy(&failed.stderr).contains("--produced 01.09.2026"));
+        ],
+        "--produced 01.09.2026",
+    );
 
     let blocked = admin(
-        &main,
+        &central,
         &[
             "block",
             "--ogv",
@@ -140,41 +89,32 @@ fn admin_commands_drive_a_running_emulator() {
             "--file",
             out.to_str().expect("path"),
         ],
-    );
+    )
+    .0;
     assert!(blocked.starts_with("blocked: 5 of 5 changed"), "{blocked}");
     let status: serde_json::Value =
-        serde_json::from_str(&admin(&main, &["status"])).expect("status JSON");
+        serde_json::from_str(&admin(&central, &["status"]).0).expect("status JSON");
     assert_eq!(status["databases"]["blocked_cis"]["doc_count"], 5 + 3);
 
     admin(
-        &main,
+        &central,
         &["fault", "--host", "1", "--mode", "delay", "--ms", "10"],
     );
-    admin(&main, &["emergency", "off"]);
-    let failed = znak()
-        .args([
-            "central", "admin", "--url", &main, "fault", "--host", "9", "--mode", "500",
-        ])
-        .output()
-        .expect("run");
-    assert!(!failed.status.success());
-    assert!(String::from_utf8_lossy(&failed.stderr).contains("hosts are numbered 1..=1"));
+    admin(&central, &["emergency", "off"]);
+    admin_refused(
+        &central,
+        &["fault", "--host", "9", "--mode", "500"],
+        "hosts are numbered 1..=1",
+    );
 
     let chaos = |args: &[&str]| -> serde_json::Value {
         let args: Vec<&str> = ["chaos"].iter().chain(args).copied().collect();
-        serde_json::from_str(&admin(&main, &args)).expect("chaos JSON")
+        serde_json::from_str(&admin(&central, &args).0).expect("chaos JSON")
     };
     let on = chaos(&["on", "--reset", "0.25", "--truncate", "0.5", "--seed", "7"]);
     assert_eq!(on["chaos"]["seed"], 7);
     assert_eq!(on["chaos"]["truncate"], 0.5);
     assert_eq!(chaos(&["show"])["chaos"], on["chaos"]);
     assert_eq!(chaos(&["off"])["chaos"], serde_json::Value::Null);
-    let failed = znak()
-        .args([
-            "central", "admin", "--url", &main, "chaos", "on", "--error", "2",
-        ])
-        .output()
-        .expect("run");
-    assert!(!failed.status.success());
-    assert!(String::from_utf8_lossy(&failed.stderr).contains("chaos.error 2"));
+    admin_refused(&central, &["chaos", "on", "--error", "2"], "chaos.error 2");
 }
