@@ -4,6 +4,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use base64::Engine;
+use protocol::true_api::{
+    PERMISSIVE_ACCESS_PATH, PermissiveAccessRequest, PermissiveAccessResponse,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -13,10 +16,6 @@ use crate::admin::{
     ChaosRequest, CodesRequest, EmergencyRequest, FaultRequest, GtinsRequest, IssueAnswer, PREFIX,
     TokenRequest,
 };
-use protocol::true_api::{
-    PERMISSIVE_ACCESS_PATH, PermissiveAccessRequest, PermissiveAccessResponse,
-};
-
 use crate::chaos::ChaosSettings;
 use crate::issue::IssueSpec;
 

@@ -105,10 +105,15 @@ impl Emulator {
 
     /// `GET` with the token: status and JSON body.
     pub async fn get(&self, url: &str) -> (u16, Value) {
+        self.get_as(url, &self.token).await
+    }
+
+    /// [`Emulator::get`] with `key` as the X-API-KEY.
+    pub async fn get_as(&self, url: &str, key: &str) -> (u16, Value) {
         let response = self
             .http
             .get(url)
-            .header("X-API-KEY", &self.token)
+            .header("X-API-KEY", key)
             .send()
             .await
             .expect("GET");

@@ -29,19 +29,6 @@ fn request_for(signed: &[u8]) -> Vec<u8> {
     serde_json::to_vec(&json!({ "data": STANDARD.encode(signed) })).expect("json")
 }
 
-/// `GET` with `key` as X-API-KEY: status and JSON body.
-async fn get_with_key(emu: &Emulator, url: &str, key: &str) -> (u16, Value) {
-    let response = emu
-        .http
-        .get(url)
-        .header("X-API-KEY", key)
-        .send()
-        .await
-        .expect("GET");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 /// The access token of a 200 answer, after checking the answer's shape: exactly the four
 /// fields of protocol.md §1.2 with their JSON types.
 fn access_token_of(answer: &Value) -> String {
@@ -74,10 +61,10 @@ async fn a_token_from_signed_data_works_on_every_true_api_method() {
     assert!(uuid::Uuid::parse_str(&token).is_ok(), "a UUID: {token}");
 
     let cdn_info = format!("{}/api/v4/true-api/cdn/info", emu.main);
-    let (status, hosts) = get_with_key(&emu, &cdn_info, &token).await;
+    let (status, hosts) = emu.get_as(&cdn_info, &token).await;
     assert_eq!(status, 200, "{hosts}");
     assert_eq!(hosts["hosts"][0]["host"], json!(emu.cdn[0]));
-    let (status, health) = get_with_key(&emu, &emu.health_url(0), &token).await;
+    let (status, health) = emu.get_as(&emu.health_url(0), &token).await;
     assert_eq!(status, 200, "{health}");
 
     let spec = central::issue::IssueSpec {
@@ -86,27 +73,18 @@ async fn a_token_from_signed_data_works_on_every_true_api_method() {
         ..Default::default()
     };
     let codes = emu.admin.issue(&spec).await.expect("issue");
-    let response = emu
-        .http
-        .post(format!("{}/api/v4/true-api/codes/check", emu.cdn[0]))
-        .header("X-API-KEY", &token)
-        .json(&json!({ "codes": codes }))
-        .send()
-        .await
-        .expect("codes/check");
-    assert_eq!(response.status(), 200);
-    let checked: Value = response.json().await.expect("JSON");
-    assert_eq!(checked["codes"][0]["found"], json!(true), "{checked}");
+    let checked = emu.item_as(&token, &codes[0]).await;
+    assert_eq!(checked["found"], json!(true), "{checked}");
 
     // id_token is not an X-API-KEY.
     let id_token = answer["id_token"].as_str().unwrap_or_default();
-    let (status, _) = get_with_key(&emu, &cdn_info, id_token).await;
+    let (status, _) = emu.get_as(&cdn_info, id_token).await;
     assert_eq!(status, 401);
 
     // The token is stored like an admin-made one: it outlives a restart.
     let emu = start_in(emu.stop().await, 1).await;
     let cdn_info = format!("{}/api/v4/true-api/cdn/info", emu.main);
-    let (status, _) = get_with_key(&emu, &cdn_info, &token).await;
+    let (status, _) = emu.get_as(&cdn_info, &token).await;
     assert_eq!(status, 200);
 }
 
@@ -122,12 +100,9 @@ async fn padding_is_optional_and_a_twelve_digit_inn_is_taken_too() {
     let (status, answer) = post_token_method(&emu, body).await;
     assert_eq!(status, 200, "{answer}");
     let token = access_token_of(&answer);
-    let (status, hosts) = get_with_key(
-        &emu,
-        &format!("{}/api/v4/true-api/cdn/info", emu.main),
-        &token,
-    )
-    .await;
+    let (status, hosts) = emu
+        .get_as(&format!("{}/api/v4/true-api/cdn/info", emu.main), &token)
+        .await;
     assert_eq!(status, 200, "{hosts}");
 }
 
@@ -168,12 +143,12 @@ async fn bad_input_gets_400_naming_the_problem() {
             "{shown}: {description:?} lacks {reason:?}"
         );
     }
-    let (status, answer) = get_with_key(
-        &emu,
-        &format!("{}/api/v3/true-api/auth/permissive-access", emu.main),
-        &emu.token,
-    )
-    .await;
+    let (status, answer) = emu
+        .get_as(
+            &format!("{}/api/v3/true-api/auth/permissive-access", emu.main),
+            &emu.token,
+        )
+        .await;
     assert_eq!((status, &answer["code"]), (405, &json!(405)));
 }
 
@@ -185,12 +160,9 @@ async fn emergency_mode_leaves_the_token_method_working() {
     let (status, answer) = post_token_method(&emu, request_for(INN.as_bytes())).await;
     assert_eq!(status, 200, "{answer}");
     let token = access_token_of(&answer);
-    let (status, _) = get_with_key(
-        &emu,
-        &format!("{}/api/v4/true-api/cdn/info", emu.main),
-        &token,
-    )
-    .await;
+    let (status, _) = emu
+        .get_as(&format!("{}/api/v4/true-api/cdn/info", emu.main), &token)
+        .await;
     assert_eq!(status, 203);
 }
 
@@ -204,7 +176,7 @@ async fn the_admin_client_obtains_a_token_the_same_way() {
         .expect("token method");
     assert_eq!(answer.token_type, "Bearer");
     let cdn_info = format!("{}/api/v4/true-api/cdn/info", emu.main);
-    let (status, _) = get_with_key(&emu, &cdn_info, &answer.access_token).await;
+    let (status, _) = emu.get_as(&cdn_info, &answer.access_token).await;
     assert_eq!(status, 200);
     match emu.admin.token_from_signed_data(b"7700000099").await {
         Err(central::client::ClientError::Api {

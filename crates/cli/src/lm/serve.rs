@@ -9,7 +9,8 @@ use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
 use lm::SystemClock;
 use lm::api::admin::MIN_PASSWORD_LEN;
-use lm::api::{StoredCredentials, auth::DEFAULT_LOGIN, run};
+use lm::api::auth::{DEFAULT_LOGIN, is_factory_login};
+use lm::api::{StoredCredentials, run};
 use lm::settings::{Settings, default_data_dir};
 use tokio_util::sync::CancellationToken;
 
@@ -144,7 +145,7 @@ pub fn passwd(args: PasswdArgs) -> anyhow::Result<ExitCode> {
     if password.is_empty() {
         bail!("the password is empty: pass it on stdin, e.g. `echo 'secret' | znak lm passwd`");
     }
-    if args.login == DEFAULT_LOGIN && password == "admin" {
+    if is_factory_login(&args.login, password) {
         bail!(
             "admin/admin is the factory login this command replaces; choose another password \
              (at least {MIN_PASSWORD_LEN} characters)"

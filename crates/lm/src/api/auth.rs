@@ -157,6 +157,11 @@ pub struct Auth {
     factory: AtomicBool,
 }
 
+/// Whether `login` and `password` are the factory pair `admin`/`admin`.
+pub fn is_factory_login(login: &str, password: &str) -> bool {
+    login == DEFAULT_LOGIN && password == DEFAULT_PASSWORD
+}
+
 /// Whether `stored` is the factory login written down: `admin` with the password `admin`.
 fn is_factory(stored: &StoredCredentials) -> bool {
     stored.login == DEFAULT_LOGIN
@@ -208,7 +213,7 @@ impl Auth {
     /// Replaces the login and password (argon2id hash; saved first when persisted, so a
     /// failed write changes nothing). Requests with the old credentials are refused from now.
     pub async fn change(&self, login: &str, password: &str) -> Result<(), CredentialsError> {
-        let factory = login == DEFAULT_LOGIN && password == DEFAULT_PASSWORD;
+        let factory = is_factory_login(login, password);
         let (login, password) = (login.to_owned(), password.to_owned());
         let stored = tokio::task::spawn_blocking(move || StoredCredentials::new(&login, &password))
             .await
